@@ -1,0 +1,1 @@
+"""Group articles: copies (near-identical text) and events (one real-world happening)."""

@@ -1,0 +1,1 @@
+"""Fetch and clean: sources -> FetchedPage -> Article. Knows nothing of Prefect or DuckDB."""

@@ -1,0 +1,1 @@
+"""DuckDB schema, loads and queries. Every SQL statement of the project lives in this package."""
