@@ -1,15 +1,15 @@
-"""`newsdedup evaluate`: placeholder until its owner lands it."""
+"""`newsdedup eval extraction|clustering`: score the pipeline against labelled data."""
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
+
+from flows.commands import eval_clustering, eval_extraction
 
 
 def add_parser(sub: Any, name: str) -> None:
-    parser = sub.add_parser(name, help="(not yet implemented)")
-    parser.set_defaults(handler=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    raise SystemExit("newsdedup evaluate: not implemented yet")
+    parser = sub.add_parser(name, help="score extraction or clustering against labelled data")
+    inner = parser.add_subparsers(dest="eval_command", metavar="WHAT")
+    inner.required = True
+    eval_extraction.add_parser(inner, "extraction")
+    eval_clustering.add_parser(inner, "clustering")
