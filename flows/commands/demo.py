@@ -1,15 +1,55 @@
-"""`newsdedup demo`: placeholder until its owner lands it."""
+"""`newsdedup demo`: serve the bundled sample on 127.0.0.1, run the pipeline once on it, and
+print the events it found. Writes ./newsdedup.duckdb (or --warehouse)."""
 
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 from typing import Any
+
+from flows.sampleserver import SAMPLE_DIR, serve_directory
 
 
 def add_parser(sub: Any, name: str) -> None:
-    parser = sub.add_parser(name, help="(not yet implemented)")
+    parser = sub.add_parser(name, help="run the pipeline once on the bundled sample")
+    parser.add_argument("--warehouse", type=Path, default=Path("newsdedup.duckdb"))
     parser.set_defaults(handler=run)
 
 
+def demo_config(base_url: str, warehouse: Path) -> str:
+    return (
+        "[warehouse]\n"
+        f"path = {str(warehouse.resolve())!r}\n\n"
+        "[fetch]\n"
+        "allow_private_networks = true   # the sample is served on 127.0.0.1\n"
+        "per_host_delay_s = 0.0\n\n"
+        "[[sources]]\n"
+        'name = "sample"\n'
+        f'feed = "{base_url}/feed.xml"\n'
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("newsdedup demo: not implemented yet")
+    from flows.pipeline import ingest, summarize
+    from warehouse.queries import event_summaries, read_only
+
+    with serve_directory(SAMPLE_DIR) as base_url, tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "newsdedup.toml"
+        config.write_text(demo_config(base_url, args.warehouse), encoding="utf-8")
+        summary = ingest(str(config))
+    print()
+    print(summarize(summary))
+    print()
+    with read_only(summary.warehouse) as con:
+        events = event_summaries(con)
+    print(f"{len(events)} events:")
+    for e in events:
+        when = e.event_date or (e.first_published_at.date().isoformat() if e.first_published_at else "?")
+        print(f"- {e.title}  [{when}]  {e.n_articles} article(s), {e.n_sources} source(s)")
+        for title in e.member_titles:
+            print(f"    · {title}")
+    print()
+    print(f"warehouse: {summary.warehouse.resolve()}")
+    print('try: newsdedup query "SELECT title, event_date, n_articles FROM events"')
+    return 0

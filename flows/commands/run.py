@@ -1,15 +1,31 @@
-"""`newsdedup run`: placeholder until its owner lands it."""
+"""`newsdedup run [--config FILE]`: one run of the ingestion flow, then a summary."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
+
+from flows.config import ConfigError, load_settings
 
 
 def add_parser(sub: Any, name: str) -> None:
-    parser = sub.add_parser(name, help="(not yet implemented)")
+    parser = sub.add_parser(name, help="run the ingestion flow once and print a summary")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="settings file (default ./newsdedup.toml)"
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("newsdedup run: not implemented yet")
+    try:
+        load_settings(args.config)  # fail fast, before Prefect starts, on a bad file
+    except ConfigError as exc:
+        print(f"newsdedup run: {exc}", file=sys.stderr)
+        return 2
+    from flows.pipeline import ingest, summarize
+
+    summary = ingest(str(args.config) if args.config else None)
+    print(summarize(summary))
+    return 0

@@ -1,0 +1,451 @@
+"""The write side of the warehouse: one writer connection, one transaction per stage, bulk loads
+through Arrow, and a published read snapshot.
+
+Why a snapshot: DuckDB lets one process hold a database file for writing, and other processes
+cannot open it while it does. Scheduled runs therefore write to `<path>.writer`; after each run
+the file is checkpointed, copied and atomically renamed over `<path>`, which readers
+(`newsdedup query`, a user's own duckdb session) open read-only. A reader that has the old file
+open keeps its inode; the next open sees the new run. Nothing ever writes to `<path>` in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from dedupe.records import DocState, Document, Grouping
+from extract.records import Article, FetchedPage, Reason, Validators
+from extract.urls import site_of
+from warehouse.schema import migrate
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse operation failed; the message says what and how to fix it."""
+
+
+class WarehouseBusy(WarehouseError):
+    """Another process holds the writer file (a run is already loading)."""
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def writer_path(path: Path) -> Path:
+    return path.with_name(path.name + ".writer")
+
+
+@dataclass(frozen=True)
+class UrlState:
+    validators: Validators
+    retry_after: datetime | None
+    article_id: str | None
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    n_targets: int = 0
+    n_fetched: int = 0
+    n_not_modified: int = 0
+    n_deferred: int = 0
+    n_failed: int = 0
+    n_articles_new: int = 0
+    n_too_short: int = 0
+    n_copies: int = 0
+    n_events_new: int = 0
+    n_events_updated: int = 0
+    failures: Mapping[str, int] | None = None
+
+
+class Warehouse:
+    """The single writer. Use as a context manager: `with Warehouse.open(path) as wh: ...`."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection) -> None:
+        self.path = path
+        self.con = con
+
+    @classmethod
+    @contextmanager
+    def open(cls, path: Path, *, publish: bool = True) -> Iterator[Warehouse]:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        wpath = writer_path(path)
+        if not wpath.exists() and path.exists():
+            # A published warehouse without its writer (copied from elsewhere): start from it.
+            shutil.copyfile(path, wpath)
+        try:
+            con = duckdb.connect(str(wpath))
+        except duckdb.IOException as exc:
+            raise WarehouseBusy(
+                f"{wpath} is held by another process (a run is already loading?): {exc}"
+            ) from exc
+        try:
+            migrate(con)
+            wh = cls(path, con)
+            yield wh
+            if publish:
+                wh.publish()
+        finally:
+            con.close()
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextmanager
+    def atomic(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def _register(self, name: str, rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> None:
+        table = pa.Table.from_pylist(list(rows), schema=schema)
+        self.con.register(name, table)
+
+    # -- run ledger ---------------------------------------------------------------------------
+
+    def start_run(self, run_id: str, started_at: datetime, config_path: str | None) -> None:
+        self.con.execute(
+            "INSERT INTO runs (run_id, started_at, status, config_path) VALUES (?, ?, 'running', ?)"
+            " ON CONFLICT (run_id) DO NOTHING",
+            [run_id, _naive_utc(started_at), config_path],
+        )
+
+    def finish_run(
+        self, run_id: str, finished_at: datetime, counts: RunCounts, status: str = "completed"
+    ) -> None:
+        self.con.execute(
+            """
+            UPDATE runs SET finished_at = ?, status = ?, n_targets = ?, n_fetched = ?,
+                n_not_modified = ?, n_deferred = ?, n_failed = ?, n_articles_new = ?,
+                n_too_short = ?, n_copies = ?, n_events_new = ?, n_events_updated = ?,
+                failures = ?
+            WHERE run_id = ?
+            """,
+            [
+                _naive_utc(finished_at), status, counts.n_targets, counts.n_fetched,
+                counts.n_not_modified, counts.n_deferred, counts.n_failed, counts.n_articles_new,
+                counts.n_too_short, counts.n_copies, counts.n_events_new,
+                counts.n_events_updated, json.dumps(dict(counts.failures or {}), sort_keys=True),
+                run_id,
+            ],
+        )
+
+    # -- reads the pipeline needs -------------------------------------------------------------
+
+    def url_states(self) -> dict[str, UrlState]:
+        rows = self.con.execute(
+            "SELECT url, etag, last_modified, retry_after, article_id FROM url_state"
+        ).fetchall()
+        return {
+            url: UrlState(Validators(etag, last_modified), retry_after, article_id)
+            for url, etag, last_modified, retry_after, article_id in rows
+        }
+
+    def dedupe_states(self) -> list[DocState]:
+        rows = self.con.execute(
+            "SELECT doc_id, event_id, copy_id, payload FROM dedupe_state ORDER BY doc_id"
+        ).fetchall()
+        return [DocState(d, e, c, bytes(p)) for d, e, c, p in rows]
+
+    def ungrouped_documents(self) -> list[Document]:
+        """Articles that extracted well but have no grouping state yet: this run's new ones, and
+        any a killed run loaded without grouping."""
+        rows = self.con.execute(
+            """
+            SELECT a.article_id, a.text, coalesce(a.title, ''), a.canonical_url,
+                   coalesce(a.sitename, ''), a.published_at
+            FROM articles a ANTI JOIN dedupe_state s ON s.doc_id = a.article_id
+            WHERE a.status = 'ok'
+            ORDER BY a.article_id
+            """
+        ).fetchall()
+        return [
+            Document(
+                doc_id=aid, text=text, title=title, url=url,
+                source=sitename or site_of(url),
+                published_at=published.replace(tzinfo=UTC) if published else None,
+            )
+            for aid, text, title, url, sitename, published in rows
+        ]
+
+    # -- loads --------------------------------------------------------------------------------
+
+    def load_pages(
+        self,
+        run_id: str,
+        pages: Sequence[FetchedPage],
+        articles: Sequence[Article],
+        now: datetime,
+    ) -> set[str]:
+        """Record every fetch outcome, the URLs' validators and the articles, in one transaction.
+        Returns the ids of articles that were not in the warehouse before."""
+        now_n = _naive_utc(now)
+        fetch_rows: dict[str, dict[str, Any]] = {}
+        for p in pages:  # one row per URL per run; the last outcome wins
+            fetch_rows[p.url] = {
+                "run_id": run_id, "url": p.url, "final_url": p.final_url, "source": p.source,
+                "status": str(p.status), "http_status": p.http_status,
+                "content_type": p.content_type, "n_bytes": p.n_bytes, "elapsed_s": p.elapsed_s,
+                "attempt": p.attempt, "fetched_at": _naive_utc(p.fetched_at),
+                "retry_after": _naive_utc(p.retry_after), "etag": p.etag,
+                "last_modified": p.last_modified, "detail": p.detail[:2000],
+            }
+        article_by_url = {a.url: a for a in articles}
+        state_rows = []
+        for p in pages:
+            art = article_by_url.get(p.url)
+            state_rows.append({
+                "url": p.url,
+                "etag": p.etag if p.status is Reason.OK else None,
+                "last_modified": p.last_modified if p.status is Reason.OK else None,
+                "retry_after": _naive_utc(p.retry_after),
+                "last_status": str(p.status),
+                "last_fetched_at": _naive_utc(p.fetched_at),
+                "article_id": art.article_id if art is not None and art.ok else None,
+            })
+        unique_articles: dict[str, Article] = {}
+        for a in articles:
+            if a.status in (Reason.OK, Reason.TOO_SHORT):
+                unique_articles.setdefault(a.article_id, a)
+        article_rows = [
+            {
+                "article_id": a.article_id, "url": a.url, "canonical_url": a.canonical_url,
+                "source": a.source, "sitename": a.sitename, "title": a.title,
+                "author": a.author, "published_at": _naive_utc(a.published_at),
+                "language": a.language, "text": a.text, "n_words": len(a.text.split()),
+                "content_hash": a.content_hash, "status": str(a.status), "detail": a.detail,
+                "first_seen_at": now_n, "first_run_id": run_id,
+            }
+            for a in unique_articles.values()
+        ]
+        with self.atomic() as con:
+            before = {
+                r[0]
+                for r in con.execute(
+                    "SELECT article_id FROM articles WHERE article_id IN"
+                    " (SELECT unnest(?::VARCHAR[]))",
+                    [list(unique_articles)],
+                ).fetchall()
+            }
+            if fetch_rows:
+                self._register("fetch_batch", list(fetch_rows.values()), FETCH_SCHEMA)
+                con.execute(
+                    "INSERT INTO fetches BY NAME SELECT * FROM fetch_batch"
+                    " ON CONFLICT (run_id, url) DO NOTHING"
+                )
+                con.unregister("fetch_batch")
+            if state_rows:
+                dedup_state = {r["url"]: r for r in state_rows}
+                self._register("state_batch", list(dedup_state.values()), URL_STATE_SCHEMA)
+                con.execute(
+                    """
+                    INSERT INTO url_state BY NAME SELECT * FROM state_batch
+                    ON CONFLICT (url) DO UPDATE SET
+                        etag = coalesce(excluded.etag, CASE WHEN excluded.last_status
+                            = 'not_modified' THEN url_state.etag END),
+                        last_modified = coalesce(excluded.last_modified, CASE WHEN
+                            excluded.last_status = 'not_modified' THEN url_state.last_modified END),
+                        retry_after = excluded.retry_after,
+                        last_status = excluded.last_status,
+                        last_fetched_at = excluded.last_fetched_at,
+                        article_id = coalesce(excluded.article_id, url_state.article_id)
+                    """
+                )
+                con.unregister("state_batch")
+            if article_rows:
+                self._register("article_batch", article_rows, ARTICLE_SCHEMA)
+                con.execute(
+                    "INSERT INTO articles BY NAME SELECT * FROM article_batch"
+                    " ON CONFLICT (article_id) DO NOTHING"
+                )
+                con.unregister("article_batch")
+        return set(unique_articles) - before
+
+    def load_grouping(self, run_id: str, grouping: Grouping, now: datetime) -> tuple[int, int]:
+        """Write one grouping in one transaction. Returns (new events, updated events)."""
+        now_n = _naive_utc(now)
+        assignments = {a.doc_id: a for a in grouping.assignments}
+        member_rows = [
+            {
+                "article_id": a.doc_id, "event_id": a.event_id, "copy_id": a.copy_id,
+                "rule": a.rule, "similarity": a.similarity,
+                "matched_article_id": a.matched_doc_id, "first_seen_at": now_n, "run_id": run_id,
+            }
+            for a in assignments.values()
+            if a.event_id is not None and a.copy_id is not None
+        ]
+        state_rows = {
+            s.doc_id: {
+                "doc_id": s.doc_id, "event_id": s.event_id, "copy_id": s.copy_id,
+                "payload": s.payload, "updated_at": now_n,
+            }
+            for s in grouping.states
+        }
+        event_rows = {
+            e.event_id: {
+                "event_id": e.event_id, "title": e.title,
+                "canonical_article_id": e.canonical_doc_id, "canonical_rule": e.canonical_rule,
+                "event_date": e.event_date, "place": e.place,
+                "first_published_at": _naive_utc(e.first_published_at),
+                "last_published_at": _naive_utc(e.last_published_at),
+                "n_articles": len(e.member_ids), "n_sources": e.n_sources,
+                "first_seen_at": now_n, "last_seen_at": now_n, "last_run_id": run_id,
+            }
+            for e in grouping.events
+        }
+        alias_rows = {
+            old: {"alias_id": old, "event_id": new, "merged_at": now_n, "run_id": run_id}
+            for old, new in grouping.aliases
+        }
+        with self.atomic() as con:
+            existing = {
+                r[0]
+                for r in con.execute(
+                    "SELECT event_id FROM events WHERE event_id IN (SELECT unnest(?::VARCHAR[]))",
+                    [list(event_rows)],
+                ).fetchall()
+            }
+            if member_rows:
+                self._register("member_batch", member_rows, MEMBER_SCHEMA)
+                con.execute(
+                    """
+                    INSERT INTO event_articles BY NAME SELECT * FROM member_batch
+                    ON CONFLICT (article_id) DO UPDATE SET
+                        event_id = excluded.event_id, copy_id = excluded.copy_id
+                    """
+                )
+                con.unregister("member_batch")
+            if state_rows:
+                self._register("dstate_batch", list(state_rows.values()), DEDUPE_STATE_SCHEMA)
+                con.execute(
+                    """
+                    INSERT INTO dedupe_state BY NAME SELECT * FROM dstate_batch
+                    ON CONFLICT (doc_id) DO UPDATE SET event_id = excluded.event_id,
+                        copy_id = excluded.copy_id, payload = excluded.payload,
+                        updated_at = excluded.updated_at
+                    """
+                )
+                # Prior members whose event or copy changed (merges) follow their state.
+                con.execute(
+                    """
+                    UPDATE event_articles SET event_id = s.event_id, copy_id = s.copy_id
+                    FROM dstate_batch s
+                    WHERE event_articles.article_id = s.doc_id AND s.event_id IS NOT NULL
+                      AND (event_articles.event_id <> s.event_id
+                           OR event_articles.copy_id <> s.copy_id)
+                    """
+                )
+                con.unregister("dstate_batch")
+            if alias_rows:
+                self._register("alias_batch", list(alias_rows.values()), ALIAS_SCHEMA)
+                con.execute(
+                    """
+                    INSERT INTO event_aliases BY NAME SELECT * FROM alias_batch
+                    ON CONFLICT (alias_id) DO UPDATE SET event_id = excluded.event_id
+                    """
+                )
+                # Aliases of an alias point at the final survivor.
+                con.execute(
+                    """
+                    UPDATE event_aliases SET event_id = b.event_id FROM alias_batch b
+                    WHERE event_aliases.event_id = b.alias_id
+                    """
+                )
+                con.execute("DELETE FROM events WHERE event_id IN (SELECT alias_id FROM alias_batch)")
+                con.unregister("alias_batch")
+            if event_rows:
+                self._register("event_batch", list(event_rows.values()), EVENT_SCHEMA)
+                con.execute(
+                    """
+                    INSERT INTO events BY NAME SELECT * FROM event_batch
+                    ON CONFLICT (event_id) DO UPDATE SET
+                        title = excluded.title,
+                        canonical_article_id = excluded.canonical_article_id,
+                        canonical_rule = excluded.canonical_rule,
+                        event_date = excluded.event_date, place = excluded.place,
+                        first_published_at = excluded.first_published_at,
+                        last_published_at = excluded.last_published_at,
+                        n_articles = excluded.n_articles, n_sources = excluded.n_sources,
+                        last_seen_at = excluded.last_seen_at, last_run_id = excluded.last_run_id
+                    """
+                )
+                con.unregister("event_batch")
+        n_new = len(set(event_rows) - existing)
+        return n_new, len(event_rows) - n_new
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    def publish(self) -> Path:
+        """Checkpoint the writer and atomically replace the published snapshot with a copy."""
+        self.con.execute("CHECKPOINT")
+        wpath = writer_path(self.path)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        shutil.copyfile(wpath, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        return self.path
+
+
+def _schema(fields: Iterable[tuple[str, pa.DataType]]) -> pa.Schema:
+    return pa.schema(list(fields))
+
+
+TS = pa.timestamp("us")
+FETCH_SCHEMA = _schema([
+    ("run_id", pa.string()), ("url", pa.string()), ("final_url", pa.string()),
+    ("source", pa.string()), ("status", pa.string()), ("http_status", pa.int32()),
+    ("content_type", pa.string()), ("n_bytes", pa.int64()), ("elapsed_s", pa.float64()),
+    ("attempt", pa.int32()), ("fetched_at", TS), ("retry_after", TS), ("etag", pa.string()),
+    ("last_modified", pa.string()), ("detail", pa.string()),
+])
+URL_STATE_SCHEMA = _schema([
+    ("url", pa.string()), ("etag", pa.string()), ("last_modified", pa.string()),
+    ("retry_after", TS), ("last_status", pa.string()), ("last_fetched_at", TS),
+    ("article_id", pa.string()),
+])
+ARTICLE_SCHEMA = _schema([
+    ("article_id", pa.string()), ("url", pa.string()), ("canonical_url", pa.string()),
+    ("source", pa.string()), ("sitename", pa.string()), ("title", pa.string()),
+    ("author", pa.string()), ("published_at", TS), ("language", pa.string()),
+    ("text", pa.string()), ("n_words", pa.int32()), ("content_hash", pa.string()),
+    ("status", pa.string()), ("detail", pa.string()), ("first_seen_at", TS),
+    ("first_run_id", pa.string()),
+])
+MEMBER_SCHEMA = _schema([
+    ("article_id", pa.string()), ("event_id", pa.string()), ("copy_id", pa.string()),
+    ("rule", pa.string()), ("similarity", pa.float64()), ("matched_article_id", pa.string()),
+    ("first_seen_at", TS), ("run_id", pa.string()),
+])
+DEDUPE_STATE_SCHEMA = _schema([
+    ("doc_id", pa.string()), ("event_id", pa.string()), ("copy_id", pa.string()),
+    ("payload", pa.binary()), ("updated_at", TS),
+])
+EVENT_SCHEMA = _schema([
+    ("event_id", pa.string()), ("title", pa.string()), ("canonical_article_id", pa.string()),
+    ("canonical_rule", pa.string()), ("event_date", pa.string()), ("place", pa.string()),
+    ("first_published_at", TS), ("last_published_at", TS), ("n_articles", pa.int32()),
+    ("n_sources", pa.int32()), ("first_seen_at", TS), ("last_seen_at", TS),
+    ("last_run_id", pa.string()),
+])
+ALIAS_SCHEMA = _schema([
+    ("alias_id", pa.string()), ("event_id", pa.string()), ("merged_at", TS),
+    ("run_id", pa.string()),
+])
