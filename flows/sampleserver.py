@@ -43,10 +43,14 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def serve_directory(directory: Path = SAMPLE_DIR) -> Iterator[str]:
-    """Serve `directory` on 127.0.0.1 on a free port; yields the base URL."""
+def serve_directory(directory: Path = SAMPLE_DIR, port: int = 0) -> Iterator[str]:
+    """Serve `directory` on 127.0.0.1; yields the base URL. `port` 0 takes a free port; a busy
+    preferred port falls back to a free one."""
     handler = partial(type("Handler", (_Handler,), {}), directory=str(directory))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     base_url = f"http://127.0.0.1:{server.server_address[1]}"
     handler.func.base_url = base_url  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, name="sample-server", daemon=True)

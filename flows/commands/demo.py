@@ -11,6 +11,9 @@ from typing import Any
 from flows.sampleserver import SAMPLE_DIR, serve_directory
 
 
+DEMO_PORT = 8765
+
+
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(name, help="run the pipeline once on the bundled sample")
     parser.add_argument("--warehouse", type=Path, default=Path("newsdedup.duckdb"))
@@ -34,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from flows.pipeline import ingest, summarize
     from warehouse.queries import event_summaries, read_only
 
-    with serve_directory(SAMPLE_DIR) as base_url, tempfile.TemporaryDirectory() as tmp:
+    # A fixed port keeps the sample's URLs, and so its article ids, the same from one demo run
+    # to the next: a second `make demo` then adds nothing.
+    with serve_directory(SAMPLE_DIR, port=DEMO_PORT) as base_url, tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "newsdedup.toml"
         config.write_text(demo_config(base_url, args.warehouse), encoding="utf-8")
         summary = ingest(str(config))
