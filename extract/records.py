@@ -59,6 +59,7 @@ class Target:
     title_hint: str | None = None
     published_hint: datetime | None = None
     body: bytes | None = None
+    content_type: str | None = None  # with `body`: the Content-Type it came with (WARC records)
 
 
 @dataclass(frozen=True)
