@@ -189,7 +189,7 @@ class HostLimiter:
 # --- Body decoding -------------------------------------------------------------------------
 
 
-class _TooLarge(Exception):
+class BodyTooLarge(Exception):
     pass
 
 
@@ -222,7 +222,7 @@ class BoundedDecoder:
     def _pump(self, i: int, data: bytes) -> None:
         if i == len(self._codings):
             if len(self.out) + len(data) > self._limit:
-                raise _TooLarge
+                raise BodyTooLarge
             self.out += data
             return
         while True:
@@ -634,9 +634,9 @@ class Fetcher:
                     raise _DeadlinePassed
                 wire += len(raw)
                 if wire > req.max_bytes:  # compressed bytes never outnumber inflated ones
-                    raise _TooLarge
+                    raise BodyTooLarge
                 decoder.feed(raw)
-        except _TooLarge:
+        except BodyTooLarge:
             if not req.truncate:
                 return self._fail(req, url, Reason.TOO_LARGE, started,
                                   f"body over max_bytes {req.max_bytes} after decompression",

@@ -1,0 +1,328 @@
+"""Discovery: a configured Source -> the Targets to fetch, plus a record for every failure.
+
+    targets, failures = discover(source, policy)
+
+Feeds and sitemaps are fetched by extract.fetch's guarded fetcher (same address guard, caps
+and total deadline as article pages); URL lists, directories and WARC files are read locally.
+Targets are deduplicated by canonical URL within the source; `dedupe_targets` does the same
+across sources. A failure is a FetchedPage whose `url` is the location that failed (the feed,
+the sitemap, the file, the bad line), so it lands in the warehouse's `fetches` like any page.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import httpx
+
+from extract import guard
+from extract.feeds import BadFeed, parse_feed
+from extract.fetch import (
+    BodyTooLarge,
+    BoundedDecoder,
+    Clock,
+    Fetcher,
+    FetchPolicy,
+    utc_now,
+)
+from extract.records import FetchedPage, Reason, Source, SourceKind, Target
+from extract.sitemaps import BadSitemap, parse_sitemap
+from extract.urls import canonicalize
+from extract.warc import WarcProblem, read_warc
+
+HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".xhtml.gz")
+
+
+def _any_type(media: str) -> bool:
+    """Discovery documents are judged by parsing, not by their (often wrong) Content-Type:
+    feeds come as text/html, sitemaps as application/octet-stream or x-gzip."""
+    return True
+
+
+class _Discovery:
+    def __init__(
+        self,
+        source: Source,
+        policy: FetchPolicy,
+        transport: httpx.BaseTransport | None,
+        resolver: guard.Resolver,
+        clock: Clock,
+    ) -> None:
+        self.source = source
+        self.policy = policy
+        self.clock = clock
+        self.targets: list[Target] = []
+        self.failures: list[FetchedPage] = []
+        self._seen: set[str] = set()
+        self._transport = transport
+        self._resolver = resolver
+        self._fetcher: Fetcher | None = None
+        self.truncated = False
+
+    # Plumbing -----------------------------------------------------------------------------
+
+    @property
+    def fetcher(self) -> Fetcher:
+        if self._fetcher is None:
+            self._fetcher = Fetcher(
+                self.policy, transport=self._transport, resolver=self._resolver, clock=self.clock
+            )
+        return self._fetcher
+
+    def close(self) -> None:
+        if self._fetcher is not None:
+            self._fetcher.close()
+
+    def fail(self, url: str, reason: Reason, detail: str, **fields: object) -> None:
+        self.failures.append(
+            FetchedPage(url=url, final_url=url, source=self.source.name, status=reason,
+                        fetched_at=self.clock(), detail=detail, **fields)  # type: ignore[arg-type]
+        )
+
+    def add(self, target: Target) -> bool:
+        """Keep `target` unless its canonical URL was seen; False once the source is full."""
+        if len(self.targets) >= self.policy.max_targets_per_source:
+            if not self.truncated:
+                self.truncated = True
+                self.fail(target.url, Reason.TOO_LARGE,
+                          f"source lists more than max_targets_per_source="
+                          f"{self.policy.max_targets_per_source} URLs; the rest were skipped")
+            return False
+        key = canonicalize(target.url)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.targets.append(target)
+        return True
+
+    def document(self, location: str, max_bytes: int) -> tuple[bytes, str | None, str] | None:
+        """A feed/sitemap/list document's (bytes, content type, base URL), from the web or a
+        local file; None after recording why it could not be had."""
+        path = _local_path(location)
+        if path is None:
+            page = self.fetcher.fetch_document(location, self.source.name, _any_type, max_bytes)
+            if not page.ok:
+                self.failures.append(page)
+                return None
+            return page.body, page.content_type, page.final_url
+        body = self.read_file(path, max_bytes)
+        return None if body is None else (body, None, path.resolve().as_uri())
+
+    def read_file(self, path: Path, max_bytes: int) -> bytes | None:
+        uri = path.resolve().as_uri() if path.exists() else str(path)
+        try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                self.fail(uri, Reason.TOO_LARGE, f"{size} bytes > limit {max_bytes}", n_bytes=size)
+                return None
+            with path.open("rb") as f:
+                raw = f.read(max_bytes + 1)
+        except OSError as exc:
+            self.fail(uri, Reason.CONNECT_ERROR, f"cannot read {path}: {exc.strerror or exc}")
+            return None
+        if path.name.endswith(".gz") or raw[:2] == b"\x1f\x8b":
+            return self.gunzip(uri, raw, max_bytes)
+        return raw
+
+    def gunzip(self, url: str, raw: bytes, max_bytes: int) -> bytes | None:
+        if raw[:2] != b"\x1f\x8b":
+            return raw
+        decoder = BoundedDecoder(["gzip"], max_bytes)
+        try:
+            decoder.feed(raw)
+        except BodyTooLarge:
+            self.fail(url, Reason.TOO_LARGE, f"over {max_bytes} bytes once gunzipped")
+            return None
+        except zlib.error as exc:
+            self.fail(url, Reason.DECODE_ERROR, f"bad gzip: {exc}")
+            return None
+        return bytes(decoder.out)
+
+    # Kinds ------------------------------------------------------------------------------
+
+    def feed(self, location: str) -> None:
+        doc = self.document(location, self.policy.max_document_bytes)
+        if doc is None:
+            return
+        body, content_type, base = doc
+        try:
+            targets, linkless = parse_feed(body, base, self.source.name, content_type)
+        except BadFeed as exc:
+            self.fail(location, Reason.BAD_FEED, str(exc), n_bytes=len(body))
+            return
+        if linkless:
+            self.fail(location, Reason.BAD_FEED,
+                      f"{linkless} of {linkless + len(targets)} entries have no link; skipped")
+        for target in targets:
+            if not self.add(target):
+                break
+
+    def sitemap(self, location: str) -> None:
+        # Breadth first, so a deep chain of indexes cannot starve the sitemaps listed at the top.
+        queue: list[tuple[str, int]] = [(location, 0)]
+        visited = {canonicalize(location)}
+        fetched = 0
+        while queue:
+            url, depth = queue.pop(0)
+            if fetched >= self.policy.max_sitemaps:
+                self.fail(url, Reason.TOO_LARGE,
+                          f"more than max_sitemaps={self.policy.max_sitemaps} sitemap documents; "
+                          f"{len(queue) + 1} skipped")
+                return
+            fetched += 1
+            doc = self.document(url, self.policy.max_document_bytes)
+            if doc is None:
+                continue
+            body, _, base = doc
+            body_or_none = self.gunzip(url, body, self.policy.max_document_bytes)
+            if body_or_none is None:
+                continue
+            room = self.policy.max_targets_per_source - len(self.targets) + 1
+            try:
+                parsed = parse_sitemap(body_or_none, max(room, 1))
+            except BadSitemap as exc:
+                self.fail(url, Reason.BAD_FEED, str(exc), n_bytes=len(body_or_none))
+                continue
+            if parsed.is_index:
+                if depth + 1 > self.policy.max_sitemap_depth:
+                    self.fail(url, Reason.TOO_LARGE,
+                              f"sitemap index nested deeper than max_sitemap_depth="
+                              f"{self.policy.max_sitemap_depth}; {len(parsed.entries)} skipped")
+                    continue
+                for entry in parsed.entries:
+                    child = _join(base, entry.loc)
+                    if canonicalize(child) not in visited:
+                        visited.add(canonicalize(child))
+                        queue.append((child, depth + 1))
+                continue
+            for entry in parsed.entries:
+                target = Target(url=_join(base, entry.loc), source=self.source.name,
+                                title_hint=entry.title, published_hint=entry.published)
+                if not self.add(target):
+                    return
+
+    def urls(self, location: str) -> None:
+        if location.lower().startswith(("http://", "https://")):
+            self.url_line(location, location)
+            return
+        path = _local_path(location)
+        scheme = urlsplit(location).scheme.lower()
+        if path is None or (scheme and scheme != "file" and len(scheme) > 1):
+            self.fail(location, Reason.BAD_SCHEME,
+                      "not an http(s) URL, and not a path to a file of URLs")
+            return
+        if not path.is_file():
+            self.fail(location, Reason.BAD_URL, f"not an http(s) URL, and no file at {path}")
+            return
+        body = self.read_file(path, self.policy.max_document_bytes)
+        if body is None:
+            return
+        for number, line in enumerate(body.decode("utf-8", errors="replace").splitlines(), 1):
+            line = line.strip()
+            if line and not line.startswith("#"):
+                if not self.url_line(line, f"{path}:{number}"):
+                    return
+
+    def url_line(self, url: str, where: str) -> bool:
+        try:
+            guard.split_url(url)
+        except guard.BadScheme as exc:
+            self.fail(url, Reason.BAD_SCHEME, f"{where}: {exc}")
+            return True
+        except guard.GuardError as exc:
+            self.fail(url, Reason.BAD_URL, f"{where}: {exc}")
+            return True
+        return self.add(Target(url=url, source=self.source.name))
+
+    def directory(self, location: str) -> None:
+        root = _local_path(location)
+        if root is None or not root.is_dir():
+            self.fail(location, Reason.BAD_URL, f"no directory at {location}")
+            return
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            dirnames.sort()  # deterministic order; symlinked directories are not followed
+            for name in sorted(filenames):
+                if not name.lower().endswith(HTML_SUFFIXES):
+                    continue
+                path = Path(dirpath, name)
+                body = self.read_file(path, self.policy.max_bytes)
+                if body is None:
+                    continue
+                if not self.add(Target(url=path.resolve().as_uri(), source=self.source.name,
+                                       body=body, content_type="text/html")):
+                    return
+
+    def warc(self, location: str) -> None:
+        path = _local_path(location)
+        if path is None or not path.is_file():
+            self.fail(location, Reason.BAD_URL,
+                      f"no WARC file at {location} (WARC files are read locally; download first)")
+            return
+        for item in read_warc(path, self.source.name, self.policy.max_bytes):
+            if isinstance(item, WarcProblem):
+                self.fail(item.url, item.reason, item.detail, http_status=item.http_status,
+                          content_type=item.content_type)
+            elif not self.add(item):
+                return
+
+
+def _join(base: str, loc: str) -> str:
+    return urljoin(base, loc.strip())
+
+
+def _local_path(location: str) -> Path | None:
+    """A local path for a bare path or a file: URI; None for an http(s) URL."""
+    text = location.strip()
+    lowered = text.lower()
+    if lowered.startswith(("http://", "https://")):
+        return None
+    if lowered.startswith("file:"):
+        return Path(unquote(urlsplit(text).path))
+    return Path(text).expanduser()
+
+
+def discover(
+    source: Source,
+    policy: FetchPolicy,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    resolver: guard.Resolver = socket.getaddrinfo,
+    clock: Clock = utc_now,
+) -> tuple[list[Target], list[FetchedPage]]:
+    """The targets one source lists, and a FetchedPage for every location or entry that could
+    not be used. Never raises for a source's own problems."""
+    run = _Discovery(source, policy, transport, resolver, clock)
+    handler = {
+        SourceKind.FEED: run.feed,
+        SourceKind.SITEMAP: run.sitemap,
+        SourceKind.URLS: run.urls,
+        SourceKind.DIRECTORY: run.directory,
+        SourceKind.WARC: run.warc,
+    }[source.kind]
+    try:
+        for location in source.locations:
+            if run.truncated:
+                break
+            try:
+                handler(location)
+            except Exception as exc:  # noqa: BLE001 - a bug costs the location, not the run
+                run.fail(location, Reason.BAD_FEED, f"unexpected {exc!r}")
+    finally:
+        run.close()
+    return run.targets, run.failures
+
+
+def dedupe_targets(targets: Iterable[Target]) -> list[Target]:
+    """The first target of each canonical URL, in order (across sources of one run)."""
+    seen: set[str] = set()
+    kept = []
+    for target in targets:
+        key = canonicalize(target.url)
+        if key not in seen:
+            seen.add(key)
+            kept.append(target)
+    return kept
