@@ -12,13 +12,20 @@ from typing import Any
 
 import duckdb
 
+from warehouse.errors import NoWarehouse, QueryError, WarehouseError, translate_open_error
 
-class NoWarehouse(FileNotFoundError):
-    """There is no published warehouse at the path yet."""
+__all__ = [
+    "EventSummary", "NoWarehouse", "QueryError", "QueryResult", "WarehouseError",
+    "event_summaries", "read_only", "run_query", "table_counts",
+]
 
-
-class QueryError(ValueError):
-    """A query the warehouse refused or could not run; the message says why."""
+# A query connection reads the warehouse and nothing else: read-only (no statement can change
+# it), and no file system access (no COPY TO, ATTACH or INSTALL writing files, no reading other
+# files), locked so that SET cannot undo it. `newsdedup export` is the way to write files.
+QUERY_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "enable_external_access": False,
+    "lock_configuration": True,
+}
 
 
 @dataclass(frozen=True)
@@ -28,15 +35,21 @@ class QueryResult:
 
 
 @contextmanager
-def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to the published snapshot (never the writer file)."""
+def read_only(path: Path, *, locked_down: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the published snapshot (never the writer file). With
+    `locked_down` (the default) it can touch no other file either (see QUERY_CONFIG)."""
     path = Path(path)
     if not path.exists():
         raise NoWarehouse(
             f"no warehouse at {path}: run `newsdedup run` (or `make demo`) first, or pass the"
             " path of an existing one"
         )
-    con = duckdb.connect(str(path), read_only=True)
+    if path.is_dir():
+        raise NoWarehouse(f"{path} is a directory, not a warehouse file")
+    try:
+        con = duckdb.connect(str(path), read_only=True, config=QUERY_CONFIG if locked_down else {})
+    except duckdb.Error as exc:
+        raise translate_open_error(path, exc) from exc
     try:
         yield con
     finally:
@@ -44,21 +57,33 @@ def read_only(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def run_query(path: Path, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
-    """Run one SQL statement on a read-only connection. Writes fail with QueryError."""
+    """Run SQL on a read-only, file-less connection. Anything that would write fails with
+    QueryError and changes nothing."""
     with read_only(path) as con:
         try:
             cur = con.execute(sql, list(params) if params is not None else None)
+            if cur.description is None:
+                return QueryResult((), [])
+            columns = tuple(d[0] for d in cur.description)
+            return QueryResult(columns, cur.fetchall())
         except duckdb.Error as exc:
-            message = str(exc)
-            if "read-only" in message.lower() or "read only" in message.lower():
-                raise QueryError(
-                    f"the warehouse is read-only for queries; nothing was changed ({message})"
-                ) from exc
-            raise QueryError(message) from exc
-        if cur.description is None:
-            return QueryResult((), [])
-        columns = tuple(d[0] for d in cur.description)
-        return QueryResult(columns, cur.fetchall())
+            raise _query_error(exc) from exc
+
+
+def _query_error(exc: duckdb.Error) -> QueryError:
+    message = str(exc)
+    lowered = message.lower()
+    if "read-only" in lowered or "read only" in lowered:
+        return QueryError(
+            f"the warehouse is read-only for queries; nothing was changed ({message})"
+        )
+    if isinstance(exc, duckdb.PermissionException) or "configuration has been locked" in lowered:
+        return QueryError(
+            "`newsdedup query` reads the warehouse only: it cannot read or write other files"
+            " or change settings; use `newsdedup export` for files, or your own"
+            f" `duckdb -readonly` session; nothing was changed ({message})"
+        )
+    return QueryError(message)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,147 @@ class Migration:
     statements: tuple[str, ...]
 
 
+# The host of a URL in SQL, as extract.urls.site_of computes it in Python.
+_SITE_OF = (
+    "nullif(regexp_replace(lower(regexp_extract({col},"
+    " '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^:/?#]*)', 1)), '^www\\.', ''), '')"
+)
+
+# Outcomes of a fetch that are not failures (the pipeline counts the same way).
+_NOT_FAILED = "('ok', 'not_modified', 'deferred')"
+
+# Views for the questions people ask of GDELT-like data. CREATE OR REPLACE: a later migration
+# that changes a view restates it whole.
+VIEWS_V2: tuple[str, ...] = (
+    # A copy: articles with near-identical text (syndication, reposts), inside one event.
+    """
+    CREATE OR REPLACE VIEW copies AS
+    SELECT ea.copy_id,
+           min(ea.event_id) AS event_id,
+           count(*) AS n_articles,
+           count(DISTINCT a.site) AS n_sites,
+           arg_min(a.article_id, (coalesce(a.published_at, a.first_seen_at), a.article_id))
+               AS first_article_id,
+           arg_min(a.url, (coalesce(a.published_at, a.first_seen_at), a.article_id))
+               AS first_url,
+           arg_min(a.title, (coalesce(a.published_at, a.first_seen_at), a.article_id))
+               AS title,
+           min(a.published_at) AS first_published_at,
+           max(a.published_at) AS last_published_at,
+           min(ea.first_seen_at) AS first_seen_at,
+           max(ea.first_seen_at) AS last_seen_at
+    FROM event_articles ea JOIN articles a USING (article_id)
+    GROUP BY ea.copy_id
+    """,
+    # Events, most recently seen first, with their canonical article and number of copies.
+    """
+    CREATE OR REPLACE VIEW latest_events AS
+    WITH n AS (
+        SELECT event_id, count(DISTINCT copy_id) AS n_copies
+        FROM event_articles GROUP BY event_id
+    )
+    SELECT e.event_id, e.title, e.event_date, e.place, e.n_articles, e.n_sources,
+           coalesce(n.n_copies, 0) AS n_copies,
+           e.first_published_at, e.last_published_at, e.first_seen_at, e.last_seen_at,
+           e.canonical_article_id, a.url AS canonical_url, a.site AS canonical_site,
+           e.canonical_rule, e.last_run_id
+    FROM events e
+    LEFT JOIN n USING (event_id)
+    LEFT JOIN articles a ON a.article_id = e.canonical_article_id
+    ORDER BY e.last_seen_at DESC, e.last_published_at DESC NULLS LAST, e.event_id
+    """,
+    # An event's articles in time order (GDELT's Mentions of one event), with the evidence
+    # that placed each one: the rule, its score, and the member it matched.
+    """
+    CREATE OR REPLACE VIEW event_timeline AS
+    SELECT ea.event_id,
+           row_number() OVER (
+               PARTITION BY ea.event_id
+               ORDER BY coalesce(a.published_at, a.first_seen_at), a.first_seen_at, a.article_id
+           ) AS position,
+           coalesce(a.published_at, a.first_seen_at) AS at,
+           a.published_at, a.first_seen_at,
+           a.article_id, a.title, a.url, a.site, a.sitename, a.source, a.author,
+           ea.copy_id, ea.rule, ea.similarity, ea.matched_article_id,
+           coalesce(ea.article_id = e.canonical_article_id, false) AS is_canonical,
+           ea.run_id
+    FROM event_articles ea
+    JOIN articles a USING (article_id)
+    LEFT JOIN events e ON e.event_id = ea.event_id
+    """,
+    # Every event id ever handed out, live or merged away, and the id it lives on as.
+    """
+    CREATE OR REPLACE VIEW event_ids AS
+    SELECT event_id AS any_event_id, event_id, false AS is_alias FROM events
+    UNION ALL
+    SELECT alias_id, event_id, true FROM event_aliases
+    WHERE alias_id NOT IN (SELECT event_id FROM events)
+    """,
+    # An event's members looked up by any id it has had (aliases resolved).
+    """
+    CREATE OR REPLACE VIEW event_members AS
+    SELECT i.any_event_id, i.is_alias, t.*
+    FROM event_ids i JOIN event_timeline t ON t.event_id = i.event_id
+    """,
+    # One row per URL that failed in a run, at fetch or (fetched fine) at extraction.
+    f"""
+    CREATE OR REPLACE VIEW failures AS
+    SELECT run_id, url, site, source,
+           CASE WHEN status NOT IN {_NOT_FAILED} THEN 'fetch' ELSE 'extract' END AS stage,
+           CASE WHEN status NOT IN {_NOT_FAILED} THEN status ELSE extract_status END AS reason,
+           http_status,
+           CASE WHEN status NOT IN {_NOT_FAILED} THEN detail ELSE extract_detail END AS detail,
+           fetched_at
+    FROM fetches
+    WHERE status NOT IN {_NOT_FAILED}
+       OR (status = 'ok' AND extract_status IS NOT NULL
+           AND extract_status NOT IN ('ok', 'too_short'))
+    """,
+    """
+    CREATE OR REPLACE VIEW failures_by_reason AS
+    SELECT f.run_id, r.started_at AS run_started_at, f.stage, f.reason,
+           coalesce(f.site, '(none)') AS domain, count(*) AS n_failures,
+           min(f.url) AS example_url
+    FROM failures f LEFT JOIN runs r USING (run_id)
+    GROUP BY ALL
+    ORDER BY run_started_at DESC NULLS LAST, n_failures DESC, f.reason, domain
+    """,
+    # Per site (domain): what was fetched, what failed, what it contributed.
+    f"""
+    CREATE OR REPLACE VIEW source_stats AS
+    WITH fetched AS (
+        SELECT site, list(DISTINCT source ORDER BY source) AS sources,
+               count(*) AS n_fetches,
+               count(*) FILTER (WHERE status = 'ok') AS n_fetched_ok,
+               count(*) FILTER (WHERE status = 'not_modified') AS n_not_modified,
+               count(*) FILTER (WHERE status NOT IN {_NOT_FAILED}
+                   OR (status = 'ok' AND extract_status IS NOT NULL
+                       AND extract_status NOT IN ('ok', 'too_short'))) AS n_failures,
+               max(fetched_at) AS last_fetched_at
+        FROM fetches GROUP BY site
+    ),
+    stored AS (
+        SELECT a.site, count(*) AS n_articles,
+               count(*) FILTER (WHERE a.status = 'too_short') AS n_too_short,
+               count(DISTINCT ea.event_id) AS n_events,
+               count(DISTINCT ea.copy_id) AS n_copies,
+               min(a.published_at) AS first_published_at,
+               max(a.published_at) AS last_published_at
+        FROM articles a LEFT JOIN event_articles ea USING (article_id)
+        GROUP BY a.site
+    )
+    SELECT coalesce(f.site, s.site) AS site, coalesce(f.sources, []) AS sources,
+           coalesce(s.n_articles, 0) AS n_articles, coalesce(s.n_too_short, 0) AS n_too_short,
+           coalesce(s.n_events, 0) AS n_events, coalesce(s.n_copies, 0) AS n_copies,
+           coalesce(f.n_fetches, 0) AS n_fetches, coalesce(f.n_fetched_ok, 0) AS n_fetched_ok,
+           coalesce(f.n_not_modified, 0) AS n_not_modified,
+           coalesce(f.n_failures, 0) AS n_failures,
+           s.first_published_at, s.last_published_at, f.last_fetched_at
+    FROM fetched f FULL OUTER JOIN stored s ON f.site IS NOT DISTINCT FROM s.site
+    ORDER BY n_articles DESC, n_fetches DESC, site
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -46,7 +187,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 url VARCHAR NOT NULL,
                 final_url VARCHAR,
                 source VARCHAR,
-                status VARCHAR NOT NULL,            -- ok | not_modified | deferred | a failure reason
+                status VARCHAR NOT NULL,            -- ok | not_modified | deferred | a reason
                 http_status INTEGER,
                 content_type VARCHAR,
                 n_bytes BIGINT,
@@ -137,6 +278,35 @@ MIGRATIONS: tuple[Migration, ...] = (
                 updated_at TIMESTAMP NOT NULL
             )
             """,
+        ),
+    ),
+    Migration(
+        2,
+        "sites, extraction outcomes, stage ledger, views",
+        (
+            # The outlet's domain (GDELT's SourceCommonName), stored so the views need no URL
+            # parsing; the loader fills it with extract.urls.site_of, and the backfill below uses
+            # the same rule (host, lower case, without a leading "www.") for rows loaded before.
+            "ALTER TABLE fetches ADD COLUMN IF NOT EXISTS site VARCHAR",
+            "ALTER TABLE articles ADD COLUMN IF NOT EXISTS site VARCHAR",
+            # A page can be fetched fine and still fail to become an article; that failure gets
+            # a row too (extract_status is NULL when the page was never handed to extraction).
+            "ALTER TABLE fetches ADD COLUMN IF NOT EXISTS extract_status VARCHAR",
+            "ALTER TABLE fetches ADD COLUMN IF NOT EXISTS extract_detail VARCHAR",
+            f"UPDATE fetches SET site = {_SITE_OF.format(col='url')} WHERE site IS NULL",
+            f"UPDATE articles SET site = {_SITE_OF.format(col='url')} WHERE site IS NULL",
+            # The run ledger's per-stage half: a row is written in the same transaction as the
+            # stage's data, so "this stage of this run is in the warehouse" is never a guess.
+            """
+            CREATE TABLE IF NOT EXISTS run_stages (
+                run_id VARCHAR NOT NULL,
+                stage VARCHAR NOT NULL,             -- load_pages | load_grouping
+                committed_at TIMESTAMP NOT NULL,
+                n_rows JSON,                        -- {table: rows written}
+                PRIMARY KEY (run_id, stage)
+            )
+            """,
+            *VIEWS_V2,
         ),
     ),
 )

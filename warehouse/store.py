@@ -1,24 +1,33 @@
-"""The write side of the warehouse: one writer connection, one transaction per stage, bulk loads
-through Arrow, and a published read snapshot.
+"""The write side of the warehouse: one writer at a time, one transaction per stage (with its
+row in the run ledger), bulk loads through Arrow, and a published read snapshot.
 
 Why a snapshot: DuckDB lets one process hold a database file for writing, and other processes
-cannot open it while it does. Scheduled runs therefore write to `<path>.writer`; after each run
-the file is checkpointed, copied and atomically renamed over `<path>`, which readers
-(`newsdedup query`, a user's own duckdb session) open read-only. A reader that has the old file
-open keeps its inode; the next open sees the new run. Nothing ever writes to `<path>` in place.
+cannot open it while it does. Runs therefore write to `<path>.writer`; `publish()` checkpoints
+it, copies it to a temporary file beside `<path>`, fsyncs the copy and atomically renames it over
+`<path>`, which readers (`newsdedup query`, a user's own `duckdb -readonly` session) open
+read-only. A reader that has the old file open keeps its inode; the next open sees the new state.
+Nothing ever writes to `<path>` in place, so a reader never sees half a run.
+
+Why it never loses a row: every stage is one transaction (DuckDB's WAL makes a committed one
+durable and drops an uncommitted one when the process dies, SIGKILL included), loads are
+idempotent on natural keys, and the next run picks up what a killed run left between stages
+(`ungrouped_documents`). A lock file `<path>.lock` makes the whole writer session exclusive,
+including the first copy of a published warehouse into a missing writer file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
 import pyarrow as pa
@@ -26,15 +35,27 @@ import pyarrow as pa
 from dedupe.records import DocState, Document, Grouping
 from extract.records import Article, FetchedPage, Reason, Validators
 from extract.urls import site_of
+from warehouse.errors import (
+    WarehouseBusy,
+    WarehouseCorrupt,
+    WarehouseError,
+    is_wal_mismatch,
+    translate_open_error,
+)
 from warehouse.schema import migrate
 
+__all__ = [
+    "RunCounts", "UrlState", "Warehouse", "WarehouseBusy", "WarehouseCorrupt", "WarehouseError",
+    "hold_run_lock", "writer_path",
+]
 
-class WarehouseError(RuntimeError):
-    """A warehouse operation failed; the message says what and how to fix it."""
+# Called with the name of each step a writer passes ("load_pages:written", ...). Tests use it to
+# kill a loading process at an exact point; production code passes nothing.
+StepHook = Callable[[str], None]
 
-
-class WarehouseBusy(WarehouseError):
-    """Another process holds the writer file (a run is already loading)."""
+# Temporary files of this module end with these, so a writer can clear what a killed one left.
+_PUBLISH_SUFFIX = ".publish-tmp"
+_BOOTSTRAP_SUFFIX = ".bootstrap-tmp"
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -47,6 +68,71 @@ def _naive_utc(value: datetime | None) -> datetime | None:
 
 def writer_path(path: Path) -> Path:
     return path.with_name(path.name + ".writer")
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_durably(
+    src: Path, dst: Path, tmp: Path, on_copied: Callable[[], None] | None = None
+) -> None:
+    """Copy src to dst through tmp (same directory): dst is either absent/old or complete."""
+    try:
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout, 16 * 1024 * 1024)
+            fout.flush()
+            os.fsync(fout.fileno())
+        st = os.stat(src)
+        # The copy carries the source's mtime: publish() compares them to skip unchanged files.
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        if on_copied is not None:
+            on_copied()
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(dst.parent)
+
+
+@contextmanager
+def _exclusive(lock_file: Path, what: str, wait_s: float) -> Iterator[None]:
+    """An flock on lock_file, polled for up to wait_s seconds, else WarehouseBusy."""
+    fh: IO[bytes] = open(lock_file, "ab")  # noqa: SIM115 - held until the block ends
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(
+                        f"{what} is held by another process ({lock_file} is locked): a run is"
+                        " already loading; wait for it to finish (readers are not affected)"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        fh.close()  # closing the descriptor releases the lock
+
+
+@contextmanager
+def hold_run_lock(path: Path, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold `<path>.run.lock` for a whole run, so that two runs never interleave their stages
+    (each stage opens the writer on its own, which alone would let a second run in between)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(path.with_name(path.name + ".run.lock"), f"the run lock of {path}", wait_s):
+        yield
 
 
 @dataclass(frozen=True)
@@ -74,49 +160,79 @@ class RunCounts:
 class Warehouse:
     """The single writer. Use as a context manager: `with Warehouse.open(path) as wh: ...`."""
 
-    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection) -> None:
-        self.path = path
+    def __init__(
+        self, path: Path, con: duckdb.DuckDBPyConnection, on_step: StepHook | None = None
+    ) -> None:
+        self.path = Path(path)
         self.con = con
+        self.on_step = on_step
+        self.changed = False  # this session wrote something (publish even if the mtime ties)
 
     @classmethod
     @contextmanager
-    def open(cls, path: Path, *, publish: bool = True) -> Iterator[Warehouse]:
+    def open(
+        cls,
+        path: Path,
+        *,
+        publish: bool = True,
+        wait_s: float = 0.0,
+        on_step: StepHook | None = None,
+    ) -> Iterator[Warehouse]:
+        """Open the writer for `path` (creating or migrating it) and, when the block ends
+        without an error and `publish` is true, publish the snapshot. Raises WarehouseBusy when
+        another process holds the writer for longer than `wait_s` seconds."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        wpath = writer_path(path)
-        if not wpath.exists() and path.exists():
-            # A published warehouse without its writer (copied from elsewhere): start from it.
-            shutil.copyfile(path, wpath)
-        try:
-            con = duckdb.connect(str(wpath))
-        except duckdb.IOException as exc:
-            raise WarehouseBusy(
-                f"{wpath} is held by another process (a run is already loading?): {exc}"
-            ) from exc
-        try:
-            migrate(con)
-            wh = cls(path, con)
-            yield wh
-            if publish:
-                wh.publish()
-        finally:
-            con.close()
+        with _exclusive(lock_path(path), f"the writer of {path}", wait_s):
+            _clear_leftovers(path)
+            con = _connect_writer(path)
+            try:
+                try:
+                    migrate(con)
+                except duckdb.Error as exc:
+                    raise WarehouseError(f"could not migrate {writer_path(path)}: {exc}") from exc
+                wh = cls(path, con, on_step)
+                yield wh
+                if publish:
+                    wh.publish()
+            finally:
+                con.close()
+
+    def _step(self, name: str) -> None:
+        if self.on_step is not None:
+            self.on_step(name)
 
     # -- transactions -------------------------------------------------------------------------
 
     @contextmanager
     def atomic(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction. Driver errors leave as WarehouseError, after the rollback."""
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
-        except BaseException:
-            self.con.execute("ROLLBACK")
+            self.con.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # the commit itself failed: DuckDB has already rolled back
+            if isinstance(exc, duckdb.Error):
+                raise WarehouseError(
+                    f"a write to {self.path} failed and was rolled back: {exc}"
+                ) from exc
             raise
-        self.con.execute("COMMIT")
+        self.changed = True
 
     def _register(self, name: str, rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> None:
         table = pa.Table.from_pylist(list(rows), schema=schema)
         self.con.register(name, table)
+
+    def _ledger(self, run_id: str, stage: str, n_rows: Mapping[str, int]) -> None:
+        """The stage's row in the run ledger, written inside the stage's transaction."""
+        self.con.execute(
+            "INSERT OR REPLACE INTO run_stages VALUES (?, ?, now()::TIMESTAMP, ?)",
+            [run_id, stage, json.dumps(dict(n_rows), sort_keys=True)],
+        )
 
     # -- run ledger ---------------------------------------------------------------------------
 
@@ -126,6 +242,18 @@ class Warehouse:
             " ON CONFLICT (run_id) DO NOTHING",
             [run_id, _naive_utc(started_at), config_path],
         )
+        self.changed = True
+
+    def mark_interrupted_runs(self, current_run_id: str) -> int:
+        """Mark runs still 'running' other than the current one as 'interrupted' (killed before
+        finish_run). Only meaningful while holding `hold_run_lock`, which rules out a live one.
+        Returns how many were marked."""
+        row = self.con.execute(
+            "UPDATE runs SET status = 'interrupted' WHERE status = 'running' AND run_id <> ?",
+            [current_run_id],
+        ).fetchone()
+        self.changed = True
+        return int(row[0]) if row else 0
 
     def finish_run(
         self, run_id: str, finished_at: datetime, counts: RunCounts, status: str = "completed"
@@ -146,6 +274,7 @@ class Warehouse:
                 run_id,
             ],
         )
+        self.changed = True
 
     # -- reads the pipeline needs -------------------------------------------------------------
 
@@ -197,9 +326,14 @@ class Warehouse:
         """Record every fetch outcome, the URLs' validators and the articles, in one transaction.
         Returns the ids of articles that were not in the warehouse before."""
         now_n = _naive_utc(now)
+        article_by_url = {a.url: a for a in articles}
         fetch_rows: dict[str, dict[str, Any]] = {}
         for p in pages:  # one row per URL per run; the last outcome wins
+            extracted = article_by_url.get(p.url) if p.status is Reason.OK else None
             fetch_rows[p.url] = {
+                "site": site_of(p.url) or None,
+                "extract_status": str(extracted.status) if extracted is not None else None,
+                "extract_detail": extracted.detail[:2000] if extracted is not None else None,
                 "run_id": run_id, "url": p.url, "final_url": p.final_url, "source": p.source,
                 "status": str(p.status), "http_status": p.http_status,
                 "content_type": p.content_type, "n_bytes": p.n_bytes, "elapsed_s": p.elapsed_s,
@@ -207,7 +341,6 @@ class Warehouse:
                 "retry_after": _naive_utc(p.retry_after), "etag": p.etag,
                 "last_modified": p.last_modified, "detail": p.detail[:2000],
             }
-        article_by_url = {a.url: a for a in articles}
         state_rows = []
         for p in pages:
             art = article_by_url.get(p.url)
@@ -231,7 +364,7 @@ class Warehouse:
                 "author": a.author, "published_at": _naive_utc(a.published_at),
                 "language": a.language, "text": a.text, "n_words": len(a.text.split()),
                 "content_hash": a.content_hash, "status": str(a.status), "detail": a.detail,
-                "first_seen_at": now_n, "first_run_id": run_id,
+                "first_seen_at": now_n, "first_run_id": run_id, "site": site_of(a.url) or None,
             }
             for a in unique_articles.values()
         ]
@@ -246,13 +379,11 @@ class Warehouse:
             }
             if fetch_rows:
                 self._register("fetch_batch", list(fetch_rows.values()), FETCH_SCHEMA)
-                con.execute(
-                    "INSERT INTO fetches BY NAME SELECT * FROM fetch_batch"
-                    " ON CONFLICT (run_id, url) DO NOTHING"
-                )
+                # The same run loading a URL again (a retried task) replaces its outcome.
+                con.execute("INSERT OR REPLACE INTO fetches BY NAME SELECT * FROM fetch_batch")
                 con.unregister("fetch_batch")
+            dedup_state = {r["url"]: r for r in state_rows}  # the last outcome wins
             if state_rows:
-                dedup_state = {r["url"]: r for r in state_rows}
                 self._register("state_batch", list(dedup_state.values()), URL_STATE_SCHEMA)
                 con.execute(
                     """
@@ -276,7 +407,14 @@ class Warehouse:
                     " ON CONFLICT (article_id) DO NOTHING"
                 )
                 con.unregister("article_batch")
-        return set(unique_articles) - before
+            new_ids = set(unique_articles) - before
+            self._ledger(run_id, "load_pages", {
+                "fetches": len(fetch_rows), "url_state": len(dedup_state),
+                "articles_new": len(new_ids),
+            })
+            self._step("load_pages:written")
+        self._step("load_pages:committed")
+        return new_ids
 
     def load_grouping(self, run_id: str, grouping: Grouping, now: datetime) -> tuple[int, int]:
         """Write one grouping in one transaction. Returns (new events, updated events)."""
@@ -361,15 +499,19 @@ class Warehouse:
                     ON CONFLICT (alias_id) DO UPDATE SET event_id = excluded.event_id
                     """
                 )
-                # Aliases of an alias point at the final survivor.
+                con.execute(
+                    "DELETE FROM events WHERE event_id IN (SELECT alias_id FROM alias_batch)"
+                )
+                con.unregister("alias_batch")
+                _flatten_aliases(con)
+                # Members still filed under a merged-away id (their state did not change) follow
+                # the alias to the survivor, so no article points at a deleted event.
                 con.execute(
                     """
-                    UPDATE event_aliases SET event_id = b.event_id FROM alias_batch b
-                    WHERE event_aliases.event_id = b.alias_id
+                    UPDATE event_articles SET event_id = al.event_id FROM event_aliases al
+                    WHERE event_articles.event_id = al.alias_id
                     """
                 )
-                con.execute("DELETE FROM events WHERE event_id IN (SELECT alias_id FROM alias_batch)")
-                con.unregister("alias_batch")
             if event_rows:
                 self._register("event_batch", list(event_rows.values()), EVENT_SCHEMA)
                 con.execute(
@@ -387,21 +529,93 @@ class Warehouse:
                     """
                 )
                 con.unregister("event_batch")
-        n_new = len(set(event_rows) - existing)
+            n_new = len(set(event_rows) - existing)
+            self._ledger(run_id, "load_grouping", {
+                "event_articles": len(member_rows), "dedupe_state": len(state_rows),
+                "events": len(event_rows), "event_aliases": len(alias_rows),
+            })
+            self._step("load_grouping:written")
+        self._step("load_grouping:committed")
         return n_new, len(event_rows) - n_new
 
     # -- publishing ---------------------------------------------------------------------------
 
-    def publish(self) -> Path:
-        """Checkpoint the writer and atomically replace the published snapshot with a copy."""
-        self.con.execute("CHECKPOINT")
+    def publish(self, *, force: bool = False) -> bool:
+        """Checkpoint the writer and atomically replace the published snapshot with a copy of it.
+        Skips the copy when the snapshot already is this file (same size and mtime, and this
+        session wrote nothing), unless `force`. Returns whether it published."""
+        try:
+            self.con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            raise WarehouseError(f"could not checkpoint {writer_path(self.path)}: {exc}") from exc
+        self._step("publish:checkpointed")
         wpath = writer_path(self.path)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        shutil.copyfile(wpath, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-        return self.path
+        if not force and not self.changed and self.path.exists():
+            w, p = os.stat(wpath), os.stat(self.path)
+            if (w.st_size, w.st_mtime_ns) == (p.st_size, p.st_mtime_ns):
+                return False
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}{_PUBLISH_SUFFIX}")
+        _copy_durably(wpath, self.path, tmp, on_copied=lambda: self._step("publish:copied"))
+        self._step("publish:replaced")
+        self.changed = False
+        return True
+
+
+def _flatten_aliases(con: duckdb.DuckDBPyConnection) -> None:
+    """Point every alias at the final survivor (a -> b, b -> c becomes a -> c, b -> c).
+    Each pass shortens every chain by at least one link, so chains of any length in the table
+    end within as many passes as their length; 64 passes bound a cycle that dedupe/ should never
+    produce."""
+    for _ in range(64):
+        row = con.execute(
+            """
+            UPDATE event_aliases SET event_id = nxt.event_id FROM event_aliases nxt
+            WHERE event_aliases.event_id = nxt.alias_id AND nxt.event_id <> event_aliases.alias_id
+            """
+        ).fetchone()
+        if not row or row[0] == 0:
+            return
+
+
+def _clear_leftovers(path: Path) -> None:
+    """Remove what a killed writer left beside `path` (called under the writer lock): temporary
+    copies, and a writer WAL without its writer file (it cannot belong to the file that will be
+    copied in, and DuckDB refuses to open a database whose WAL does not match)."""
+    for tmp in path.parent.glob(f".{path.name}.*"):
+        if tmp.name.endswith((_PUBLISH_SUFFIX, _BOOTSTRAP_SUFFIX)):
+            tmp.unlink(missing_ok=True)
+    wpath = writer_path(path)
+    wal = wpath.with_name(wpath.name + ".wal")
+    if wal.exists() and not wpath.exists():
+        _set_aside(wal)
+
+
+def _set_aside(wal: Path) -> Path:
+    """Keep a WAL that cannot be replayed for inspection instead of deleting it."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    aside = wal.with_name(f"{wal.name}.stale-{stamp}")
+    os.replace(wal, aside)
+    return aside
+
+
+def _connect_writer(path: Path) -> duckdb.DuckDBPyConnection:
+    """Connect to `<path>.writer`, starting it from the published snapshot when it is missing.
+    A WAL that does not match the writer file is set aside and the open retried once."""
+    wpath = writer_path(path)
+    if not wpath.exists() and path.exists():
+        # A published warehouse without its writer (copied from elsewhere): start from it.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}{_BOOTSTRAP_SUFFIX}")
+        _copy_durably(path, wpath, tmp)
+    for attempt in (1, 2):
+        try:
+            return duckdb.connect(str(wpath))
+        except duckdb.Error as exc:
+            wal = wpath.with_name(wpath.name + ".wal")
+            if attempt == 1 and is_wal_mismatch(exc) and wal.exists():
+                _set_aside(wal)
+                continue
+            raise translate_open_error(wpath, exc) from exc
+    raise AssertionError("unreachable")
 
 
 def _schema(fields: Iterable[tuple[str, pa.DataType]]) -> pa.Schema:
@@ -414,7 +628,8 @@ FETCH_SCHEMA = _schema([
     ("source", pa.string()), ("status", pa.string()), ("http_status", pa.int32()),
     ("content_type", pa.string()), ("n_bytes", pa.int64()), ("elapsed_s", pa.float64()),
     ("attempt", pa.int32()), ("fetched_at", TS), ("retry_after", TS), ("etag", pa.string()),
-    ("last_modified", pa.string()), ("detail", pa.string()),
+    ("last_modified", pa.string()), ("detail", pa.string()), ("site", pa.string()),
+    ("extract_status", pa.string()), ("extract_detail", pa.string()),
 ])
 URL_STATE_SCHEMA = _schema([
     ("url", pa.string()), ("etag", pa.string()), ("last_modified", pa.string()),
@@ -427,7 +642,7 @@ ARTICLE_SCHEMA = _schema([
     ("author", pa.string()), ("published_at", TS), ("language", pa.string()),
     ("text", pa.string()), ("n_words", pa.int32()), ("content_hash", pa.string()),
     ("status", pa.string()), ("detail", pa.string()), ("first_seen_at", TS),
-    ("first_run_id", pa.string()),
+    ("first_run_id", pa.string()), ("site", pa.string()),
 ])
 MEMBER_SCHEMA = _schema([
     ("article_id", pa.string()), ("event_id", pa.string()), ("copy_id", pa.string()),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.config import ConfigError, load_settings
-from warehouse.queries import NoWarehouse, QueryError, QueryResult, run_query
+from warehouse.queries import QueryResult, WarehouseError, run_query
 
 
 def add_parser(sub: Any, name: str) -> None:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         path = warehouse_path(args)
         result = run_query(path, args.sql)
-    except (ConfigError, NoWarehouse, QueryError) as exc:
+    except (ConfigError, WarehouseError) as exc:  # NoWarehouse, QueryError, WarehouseBusy, ...
         print(f"newsdedup query: {exc}", file=sys.stderr)
         return 2
     if args.format == "json":
