@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Query parameters that only track the click, never select content.
@@ -12,27 +13,88 @@ TRACKING_PARAMS = frozenset(
 )
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+# RFC 3986 2.3 unreserved characters: percent-encoding them changes nothing, so decode them.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _normalize_percent(path: str) -> str:
+    """'%7e' -> '~', '%2f' -> '%2F': decode unreserved characters, upper-case the rest."""
+
+    def fix(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else f"%{match.group(1).upper()}"
+
+    return _PERCENT.sub(fix, path)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 5.2.4: '/a/./b/../c' -> '/a/c'."""
+    if "." not in path:
+        return path
+    out: list[str] = []
+    segments = path.split("/")
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment == ".":
+            if last:
+                out.append("")
+        elif segment == "..":
+            if len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(segment)
+    result = "/".join(out)
+    return result if result.startswith("/") else "/" + result
+
+
+def _host(hostname: str) -> str:
+    host = hostname.lower().rstrip(".")
+    if ":" in host:  # IPv6 literal: brackets go back on in the netloc
+        return f"[{host}]"
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")  # 'bücher.de' -> 'xn--bcher-kva.de'
+    except UnicodeError:
+        return host
+
 
 def canonicalize(url: str) -> str:
-    """Lower-case scheme and host, drop default ports, fragments, tracking parameters
-    (utm_* and TRACKING_PARAMS), sort the remaining parameters, and drop a bare trailing '?'."""
-    parts = urlsplit(url.strip())
+    """Lower-case scheme and host (IDNA-encoded, no trailing dot), drop credentials, default
+    ports, fragments, dot segments and tracking parameters (utm_* and TRACKING_PARAMS),
+    normalise percent-escapes, sort the remaining parameters, and drop a bare trailing '?'.
+
+    Never raises: a URL too broken to parse comes back stripped, so it still has an identity."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return text
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    port = parts.port
+    host = _host(parts.hostname or "")
     netloc = host if port is None or DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
     query = sorted(
         (k, v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
         if not k.lower().startswith("utm_") and k.lower() not in TRACKING_PARAMS
     )
-    path = parts.path or "/"
+    path = _remove_dot_segments(_normalize_percent(parts.path)) if parts.path else "/"
+    if scheme not in DEFAULT_PORTS and not netloc:
+        path = parts.path or path  # file:, urn: ...: keep the path as written
     return urlunsplit((scheme, netloc, path, urlencode(query), ""))
 
 
 def site_of(url: str) -> str:
     """The host without a leading 'www.', the unit that rel=canonical must stay within."""
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        hostname = urlsplit(url.strip()).hostname or ""
+    except ValueError:
+        return ""
+    host = _host(hostname).strip("[]")
     return host[4:] if host.startswith("www.") else host
 
 
