@@ -1,0 +1,206 @@
+"""The address guard: what may be contacted, checked after DNS and pinned at connect time."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from extract import guard
+from extract.fetch import FetchPolicy, GuardedTransport, fetch_all
+from extract.guard import BadScheme, BadURL, BlockedAddress, ResolutionError, check_url
+from extract.records import Reason, Target
+from tests.extract.hostile import HostileServer
+
+
+def fake_resolver(table: dict[str, list[str]]) -> guard.Resolver:
+    """getaddrinfo over a fixed table: hostname -> addresses."""
+
+    def resolve(host: str, port: int, family: int = 0, type: int = 0, *rest: Any) -> list[Any]:
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [
+            (socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+             (ip, port))
+            for ip in table[host]
+        ]
+
+    return resolve
+
+
+BLOCKED = [
+    "127.0.0.1", "127.255.0.9", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
+    "100.64.0.1", "0.0.0.0", "224.0.0.1", "239.255.255.250", "255.255.255.255", "240.0.0.1",
+    "192.0.2.1", "198.18.0.1",
+    "::1", "::", "fe80::1", "fec0::1", "fc00::1", "fd12:3456::1", "ff02::1",
+    "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254",
+    "64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b:1::1",
+    "2002:7f00:1::1", "2002:a00:1::", "2002:a9fe:a9fe::1",
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+    "::127.0.0.1",  # IPv4-compatible (deprecated)
+    "2001:db8::1",  # documentation
+]
+ALLOWED = ["93.184.216.34", "8.8.8.8", "1.1.1.1", "2606:4700:4700::1111",
+           "64:ff9b::808:808", "2002:808:808::1"]
+
+
+@pytest.mark.parametrize("ip", BLOCKED)
+def test_blocked_addresses(ip: str) -> None:
+    assert guard.blocked_reason(ipaddress.ip_address(ip)) is not None
+    with pytest.raises(BlockedAddress):
+        check_url(f"http://{'[' + ip + ']' if ':' in ip else ip}/", allow_private=False)
+
+
+@pytest.mark.parametrize("ip", ALLOWED)
+def test_public_addresses_pass(ip: str) -> None:
+    assert guard.blocked_reason(ipaddress.ip_address(ip)) is None
+
+
+@given(st.ip_addresses(v=4))
+def test_embedded_ipv4_is_judged_like_the_ipv4(v4: ipaddress.IPv4Address) -> None:
+    blocked = guard.blocked_reason(v4) is not None
+    n = int(v4)
+    for v6 in (
+        ipaddress.IPv6Address(0xFFFF << 32 | n),  # ::ffff:a.b.c.d
+        ipaddress.IPv6Address(0x0064FF9B << 96 | n),  # 64:ff9b::a.b.c.d
+        ipaddress.IPv6Address(0x2002 << 112 | n << 80),  # 6to4 2002:aabb:ccdd::
+    ):
+        assert (guard.blocked_reason(v6) is not None) == blocked, v6
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/a", "file:///etc/passwd", "javascript:alert(1)",
+            "data:text/html,hi", "gopher://example.com/", "example.com/no-scheme"],
+)
+def test_only_http_and_https(url: str) -> None:
+    with pytest.raises(BadScheme):
+        check_url(url, allow_private=True)
+
+
+@pytest.mark.parametrize("url", ["http://", "http:///path", "http://[::1/x", "http://a.com:99999/",
+                                 "http://exa mple.com/"])
+def test_bad_urls(url: str) -> None:
+    with pytest.raises(BadURL):
+        check_url(url, allow_private=True)
+
+
+@pytest.mark.parametrize("url", ["http://127.1/", "http://2130706433/", "http://0x7f000001/",
+                                 "http://localhost/", "http://[::ffff:7f00:1]/"])
+def test_odd_spellings_of_loopback_are_caught_after_resolution(url: str) -> None:
+    with pytest.raises(BlockedAddress):
+        check_url(url, allow_private=False)
+
+
+def test_a_name_with_one_private_answer_is_refused() -> None:
+    resolver = fake_resolver({"mixed.example": ["93.184.216.34", "10.0.0.7"]})
+    with pytest.raises(BlockedAddress, match="mixed.example -> 10.0.0.7"):
+        check_url("https://mixed.example/", False, resolver)
+    check_url("https://ok.example/", False, fake_resolver({"ok.example": ["93.184.216.34"]}))
+
+
+def test_allow_private_skips_resolution() -> None:
+    def explode(*args: Any) -> list[Any]:
+        raise AssertionError("must not resolve")
+
+    check_url("http://10.0.0.1/", True, explode)
+    check_url("http://anything.internal/", True, explode)
+
+
+def test_unresolvable_and_slow_dns() -> None:
+    with pytest.raises(ResolutionError):
+        check_url("http://nowhere.example/", False, fake_resolver({}))
+
+    def slow(*args: Any) -> list[Any]:
+        time.sleep(3)
+        return []
+
+    started = time.monotonic()
+    with pytest.raises(ResolutionError, match="within"):
+        check_url("http://slow.example/", False, slow, timeout=0.2)
+    assert time.monotonic() - started < 1.0
+
+
+def test_guarded_transport_still_replaces_httpx_pool() -> None:
+    """GuardedTransport swaps httpx.HTTPTransport's private `_pool`; fail loudly if an httpx
+    upgrade renames it, rather than silently losing the connect-time guard."""
+    transport = GuardedTransport(FetchPolicy(), socket.getaddrinfo)
+    assert isinstance(transport._pool._network_backend, guard.GuardedBackend)
+    transport.close()
+
+
+POLICY = FetchPolicy(total_timeout_s=2, connect_timeout_s=1, per_host_delay_s=0, retries=0)
+
+
+def test_dns_rebinding_is_pinned_at_connect() -> None:
+    """A name that answers public for the check, then 127.0.0.1: the connection re-resolves,
+    re-checks and refuses; the server sees nothing."""
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
+
+    def rebinding(host: str, port: int, *rest: Any) -> list[Any]:
+        return fake_resolver({host: next(answers)})(host, port)
+
+    with HostileServer() as server:
+        url = f"http://rebind.example:{server.port}/article/1"
+        no_robots = FetchPolicy(total_timeout_s=2, connect_timeout_s=1, per_host_delay_s=0,
+                                retries=0, respect_robots=False)
+        [page] = fetch_all([Target(url, "t")], no_robots, resolver=rebinding)
+        assert page.status is Reason.BLOCKED_ADDRESS, page.detail
+        assert "rebind.example -> 127.0.0.1 is loopback" in page.detail
+        assert server.total_hits == 0
+
+
+def test_connection_goes_to_the_checked_address() -> None:
+    """With private networks allowed, a fake name mapped to 127.0.0.1 by the injected resolver
+    reaches the local server: the transport connects where the resolver said, nowhere else."""
+    policy = FetchPolicy(allow_private_networks=True, total_timeout_s=2, connect_timeout_s=1,
+                         per_host_delay_s=0, retries=0, respect_robots=False)
+    with HostileServer() as server:
+        resolver = fake_resolver({"news.test": ["127.0.0.1"]})
+        [page] = fetch_all([Target(f"http://news.test:{server.port}/article/3", "t")], policy,
+                           resolver=resolver)
+        assert page.status is Reason.OK
+        assert server.hits["/article/3"] == 1
+
+
+def test_redirect_from_public_host_to_private_is_refused() -> None:
+    """news.example is public (resolver: 93.184.216.34, served by a MockTransport); it redirects
+    to the local server and to a name resolving to 10.0.0.5. Both hops are refused and the
+    local server sees zero requests."""
+    with HostileServer() as server:
+        resolver = fake_resolver({"news.example": ["93.184.216.34"],
+                                  "intranet.example": ["10.0.0.5"]})
+        locations = {
+            "/to-loopback": server.url("/article/1"),
+            "/to-intranet": "http://intranet.example/admin",
+            "/to-metadata": "http://169.254.169.254/latest/meta-data/",
+            "/to-file": "file:///etc/passwd",
+        }
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            if request.url.host != "news.example":
+                raise AssertionError(f"private host contacted: {request.url}")
+            if request.url.path == "/robots.txt":
+                return httpx.Response(404)
+            return httpx.Response(302, headers={"Location": locations[request.url.path]})
+
+        targets = [Target(f"http://news.example{p}", "t") for p in locations]
+        pages = fetch_all(targets, POLICY, transport=httpx.MockTransport(handler),
+                          resolver=resolver)
+        assert [p.status for p in pages] == [Reason.BLOCKED_ADDRESS] * 3 + [Reason.BAD_SCHEME]
+        assert all("redirect hop 1" in p.detail for p in pages)
+        assert pages[0].final_url == server.url("/article/1")
+        assert server.total_hits == 0
+
+
+def test_private_target_refused_before_any_connection() -> None:
+    with HostileServer() as server:
+        [page] = fetch_all([Target(server.url("/article/1"), "t")], POLICY)
+        assert page.status is Reason.BLOCKED_ADDRESS
+        assert "127.0.0.1 is loopback" in page.detail
+        assert server.total_hits == 0  # not even robots.txt
