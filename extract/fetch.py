@@ -23,7 +23,7 @@ import threading
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -57,9 +57,6 @@ MAX_RETRY_AFTER = timedelta(days=30)
 # hard a gzip bomb compresses (deflate tops out near 1032:1, so a 64 KiB compressed chunk could
 # otherwise inflate to ~66 MB in one call).
 STEP = 64 * 1024
-# First retry waits this long, then doubles: transient blips (a 502 from a restarting backend)
-# usually clear within a second; kept short because a retry's whole budget is the page's.
-RETRY_BACKOFF_S = 0.25
 
 
 def utc_now() -> datetime:
@@ -89,6 +86,9 @@ class FetchPolicy:
     concurrency: int = 16
     respect_robots: bool = True
     retries: int = 1
+    # First retry waits this long, then it doubles: transient blips (a 502 from a restarting
+    # backend) usually clear within a second, and the wait is spent inside the run.
+    retry_backoff_s: float = 0.25
     # robots.txt Crawl-delay is honoured up to this: a site asking for 60 s between pages
     # would stretch a 100-page feed to 100 minutes, so we cap and the run stays schedulable.
     max_crawl_delay_s: float = 10.0
@@ -120,6 +120,7 @@ class FetchPolicy:
             "max_redirects": self.max_redirects,
             "per_host_delay_s": self.per_host_delay_s,
             "retries": self.retries,
+            "retry_backoff_s": self.retry_backoff_s,
             "max_crawl_delay_s": self.max_crawl_delay_s,
             "max_sitemap_depth": self.max_sitemap_depth,
         }
@@ -474,7 +475,7 @@ class Fetcher:
             if not again:  # elapsed_s covers every attempt and the back-off between them
                 elapsed = round(time.monotonic() - first_start, 3)
                 return _with(result.page, attempt=attempt, elapsed_s=elapsed)
-            time.sleep(RETRY_BACKOFF_S * 2 ** (attempt - 1))
+            time.sleep(self.policy.retry_backoff_s * 2 ** (attempt - 1))
 
     def _attempt(self, req: _Request) -> _Result:
         started = time.monotonic()
@@ -622,6 +623,12 @@ class Fetcher:
             return self._fail(req, url, Reason.TOO_LARGE, started,
                               f"Content-Length {declared} > max_bytes {req.max_bytes}", **common)
         codings = [c.strip().lower() for c in h.get("content-encoding", "").split(",")]
+        chunks: Iterable[bytes]
+        if resp.is_stream_consumed:
+            # httpx.Response(content=...) (a MockTransport's answer) arrives read and decoded.
+            codings, chunks = [], [resp.content]
+        else:
+            chunks = resp.iter_raw(STEP)
         try:
             decoder = BoundedDecoder(codings, req.max_bytes)
         except _UnsupportedEncoding as exc:
@@ -629,7 +636,7 @@ class Fetcher:
                               f"unsupported Content-Encoding {exc}", **common)
         wire = 0
         try:
-            for raw in resp.iter_raw(STEP):
+            for raw in chunks:
                 if time.monotonic() > deadline:
                     raise _DeadlinePassed
                 wire += len(raw)
