@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
@@ -28,14 +28,24 @@ def entry_datetime(entry: Any) -> datetime | None:
         return None
 
 
+def _web_link(value: object) -> str | None:
+    """An http(s) or relative link; None for 'urn:...', 'tag:...', 'mailto:' and the like
+    (feedparser fills `link` from an Atom entry's id when the entry has no link)."""
+    text = str(value or "").strip()
+    scheme = urlsplit(text).scheme.lower()
+    return text if text and scheme in ("", "http", "https") else None
+
+
 def _entry_link(entry: Any) -> str | None:
-    link = entry.get("link")
+    link = _web_link(entry.get("link"))
     if link:
-        return str(link)
+        return link
     for candidate in entry.get("links", []):
-        if candidate.get("rel", "alternate") == "alternate" and candidate.get("href"):
-            return str(candidate["href"])
-    guid = entry.get("id") or ""
+        if candidate.get("rel", "alternate") == "alternate":
+            link = _web_link(candidate.get("href"))
+            if link:
+                return link
+    guid = str(entry.get("id") or "")
     return guid if guid.startswith(("http://", "https://")) else None
 
 

@@ -62,5 +62,7 @@ def read_warc(
                                       status, content_type)
                     continue
                 yield Target(url=url, source=source, body=body, content_type=content_type)
-        except ArchiveLoadFailed as exc:
-            yield WarcProblem(str(path), Reason.DECODE_ERROR, f"not a readable WARC: {exc}")
+        except (ArchiveLoadFailed, Exception) as exc:  # noqa: BLE001 - warcio raises anything
+            # on a damaged file (AttributeError on a header-less record); keep what was read.
+            yield WarcProblem(path.resolve().as_uri(), Reason.DECODE_ERROR,
+                              f"not a readable WARC ({type(exc).__name__}): {str(exc)[:200]}")
