@@ -1,0 +1,152 @@
+"""Bytes -> str for HTML: the byte-order mark, then a declaration that decodes cleanly, then detection.
+
+trafilatura trusts a declared charset poorly (it guesses before it reads the declaration), so
+extract/ decodes every page here and hands trafilatura a str. The order follows the HTML
+standard's encoding sniffing (BOM > HTTP header > <meta>), with one change for the real web:
+a declaration is believed only when the bytes decode under it without errors, because servers
+and templates lie ("charset=iso-8859-1" in front of UTF-8 is the classic case).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+
+from charset_normalizer import from_bytes
+
+# (BOM, codec), longest first so that UTF-32-LE is not read as UTF-16-LE.
+BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+# The HTML standard makes a <meta> declaration count only in the first 1024 bytes; real pages put
+# long <script> blocks first, so we look a little further (4 KiB is where browsers' pre-scan
+# stops in practice too). A declaration found there is still only a candidate.
+META_SCAN_BYTES = 4096
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.I)
+_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.I)
+
+# WHATWG: these labels mean windows-1252 on the web; Python's latin-1 lacks the 0x80-0x9F glyphs.
+_WEB_ALIASES = {"latin-1": "cp1252", "iso8859-1": "cp1252", "ascii": "cp1252"}
+# Single-byte codecs decode almost any byte string "cleanly", so "decodes cleanly" proves nothing
+# for them; see _prefer_utf8.
+_SINGLE_BYTE_PREFIXES = ("cp", "latin", "iso8859", "mac", "koi8", "windows", "tis")
+
+# charset-normalizer reads the whole body in chunks; on a 5 MB page that costs ~1 s. The text that
+# decides the charset is spread through a page, so 256 KiB is plenty to detect and bounds the cost.
+DETECT_BYTES = 256 * 1024
+
+# A UTF-8 page with a few stray bytes (a pasted cp1252 quote in a comment, a truncated body) is
+# still UTF-8: re-detecting it as cp1250 would garble every accented letter. Allow up to 1 bad
+# sequence per 100 non-ASCII characters, and at least 2 in any page.
+UTF8_BAD_PER_NON_ASCII = 0.01
+UTF8_BAD_MIN = 2
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """The decoded text, the codec used and why it was chosen (`bom`, `header`, `meta`, `utf-8`,
+    `detected`, `fallback`)."""
+
+    text: str
+    encoding: str
+    how: str
+
+
+def normalize_label(label: str | None) -> str | None:
+    """A codec name Python knows for a declared charset label, or None when it is unknown."""
+    if not label:
+        return None
+    try:
+        name = codecs.lookup(label.strip().strip("\"'").lower()).name
+    except LookupError:
+        return None
+    return _WEB_ALIASES.get(name, name)
+
+
+def header_charset(content_type: str | None) -> str | None:
+    """The charset parameter of a Content-Type header value, if any."""
+    if not content_type:
+        return None
+    match = _HEADER_CHARSET.search(content_type)
+    return match.group(1) if match else None
+
+
+def meta_charset(body: bytes) -> str | None:
+    """The charset a page declares in <meta charset> or <meta http-equiv=Content-Type>."""
+    match = _META_CHARSET.search(body[:META_SCAN_BYTES])
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
+def _is_single_byte(codec: str) -> bool:
+    return codec.startswith(_SINGLE_BYTE_PREFIXES) and codec not in ("cp65001",)
+
+
+def _strict(body: bytes, codec: str) -> str | None:
+    try:
+        return body.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def _mostly_utf8(body: bytes) -> str | None:
+    """UTF-8 with errors replaced, when the errors are a rounding error of the non-ASCII text."""
+    text = body.decode("utf-8", "replace")
+    bad = text.count("\ufffd") - body.count("\ufffd".encode("utf-8"))
+    non_ascii = sum(1 for ch in text if ord(ch) > 127) - bad
+    return text if bad <= max(UTF8_BAD_MIN, UTF8_BAD_PER_NON_ASCII * non_ascii) else None
+
+
+def _prefer_utf8(body: bytes, codec: str) -> bool:
+    """True when a single-byte declaration sits in front of bytes that are valid UTF-8 with
+    multi-byte sequences: real cp1252/latin-1 text almost never forms valid UTF-8 by chance
+    (every accented letter would have to be followed by a continuation byte 0x80-0xBF)."""
+    if not _is_single_byte(codec) or body.isascii():
+        return False
+    return _strict(body, "utf-8") is not None
+
+
+def decode_html(body: bytes, declared: str | None = None) -> Decoded:
+    """Decode an HTML body. `declared` is the transport's charset: a Content-Type header value
+    or a bare charset label (FetchedPage.content_type or FetchedPage.encoding)."""
+    for bom, codec in BOMS:
+        if body.startswith(bom):
+            return Decoded(body[len(bom):].decode(codec, "replace"), codec, "bom")
+
+    header_label = header_charset(declared) if declared and "=" in declared else declared
+    for how, label in (("header", header_label), ("meta", meta_charset(body))):
+        codec = normalize_label(label)
+        if codec is None:
+            continue
+        if how == "meta" and codec.startswith(("utf-16", "utf-32")):
+            # A <meta> that could be read as ASCII cannot be UTF-16: the standard says UTF-8.
+            codec = "utf-8"
+        if _prefer_utf8(body, codec):
+            return Decoded(body.decode("utf-8"), "utf-8", "utf-8")
+        text = _strict(body, codec)
+        if text is None and codec == "utf-8":
+            text = _mostly_utf8(body)
+        if text is not None:
+            return Decoded(text, codec, how)
+
+    text = _strict(body, "utf-8")
+    if text is not None:
+        return Decoded(text, "utf-8", "utf-8")
+
+    best = from_bytes(body[:DETECT_BYTES]).best()
+    if best is not None and best.encoding:
+        codec = normalize_label(best.encoding) or best.encoding
+        if codec != "utf-8":
+            text = _strict(body, codec)
+            if text is not None:
+                return Decoded(text, codec, "detected")
+
+    text = _mostly_utf8(body)
+    if text is not None:
+        return Decoded(text, "utf-8", "fallback")
+    return Decoded(body.decode("cp1252", "replace"), "cp1252", "fallback")
