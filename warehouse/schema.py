@@ -314,16 +314,19 @@ MIGRATIONS: tuple[Migration, ...] = (
 CURRENT_VERSION = MIGRATIONS[-1].version
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Apply every migration newer than the database's version, each in its own transaction.
-    Returns the version the database is at afterwards."""
+def migrate(
+    con: duckdb.DuckDBPyConnection, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> int:
+    """Apply every migration newer than the database's version, each in its own transaction
+    (a migration killed halfway leaves nothing behind and runs again next time). Returns the
+    version the database is at afterwards. `migrations` is for tests that build old versions."""
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_version ("
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
     )
     row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
     current = int(row[0]) if row else 0
-    for migration in MIGRATIONS:
+    for migration in migrations:
         if migration.version <= current:
             continue
         con.execute("BEGIN TRANSACTION")

@@ -2,7 +2,7 @@
 
     python loadscript.py load PATH RUN_PREFIX      # the three batches, stage by stage, like
                                                    # flows/pipeline.py (one writer open a stage)
-    python loadscript.py churn PATH SECONDS        # load and publish small batches in a loop
+    python loadscript.py churn PATH N              # load and publish N small batches in turn
 
 With NEWSDEDUP_TEST_KILL_AT="<batch>:<step>" (a step name from Warehouse's on_step hook, e.g.
 "1:load_grouping:written") the process SIGKILLs itself at that exact point.
@@ -21,7 +21,6 @@ import json
 import os
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -165,11 +164,9 @@ def load(path: Path, prefix: str, n_batches: int = 3) -> None:
             wh.finish_run(run_id, now, RunCounts())
 
 
-def churn(path: Path, seconds: float) -> int:
-    """Load and publish small new batches until `seconds` have passed; prints the count."""
-    deadline = time.monotonic() + seconds
-    n = 0
-    while time.monotonic() < deadline:
+def churn(path: Path, n_batches: int) -> None:
+    """Load and publish `n_batches` new batches of 50 articles, one writer session each."""
+    for n in range(n_batches):
         url = f"https://churn.example/{n}"
         page = FetchedPage(url=url, final_url=url, source="churn", status=Reason.OK,
                            fetched_at=T0, http_status=200)
@@ -180,9 +177,6 @@ def churn(path: Path, seconds: float) -> int:
             wh.start_run(f"churn-{n}", T0, None)
             wh.load_pages(f"churn-{n}", [page], arts, T0)
             wh.finish_run(f"churn-{n}", T0, RunCounts())
-        n += 1
-    print(n, flush=True)
-    return n
 
 
 if __name__ == "__main__":
@@ -190,6 +184,6 @@ if __name__ == "__main__":
     if mode == "load":
         load(target, sys.argv[3])
     elif mode == "churn":
-        churn(target, float(sys.argv[3]))
+        churn(target, int(sys.argv[3]))
     else:
         raise SystemExit(f"unknown mode {mode!r}")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -8,9 +10,10 @@ import pytest
 
 from dedupe.records import Assignment, DocState, Event, Grouping
 from extract.records import Article, FetchedPage, Reason
+from warehouse.errors import WarehouseBusy, WarehouseCorrupt, WarehouseError
 from warehouse.queries import NoWarehouse, QueryError, read_only, run_query
-from warehouse.schema import CURRENT_VERSION, migrate
-from warehouse.store import Warehouse, writer_path
+from warehouse.schema import CURRENT_VERSION, MIGRATIONS, migrate
+from warehouse.store import RunCounts, Warehouse, hold_run_lock, writer_path
 
 NOW = datetime(2025, 1, 8, 12, 0, tzinfo=UTC)
 
@@ -35,7 +38,9 @@ def test_migrations_are_safe_to_rerun() -> None:
 
 def test_load_pages_is_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    pages = [page("http://a/1", etag='"x"'), page("http://a/2"), page("http://a/3", Reason.HTTP_ERROR)]
+    pages = [
+        page("http://a/1", etag='"x"'), page("http://a/2"), page("http://a/3", Reason.HTTP_ERROR)
+    ]
     arts = [article("1", "http://a/1"), article("2", "http://a/2"), article("1", "http://a/1")]
     with Warehouse.open(path) as wh:
         wh.start_run("r1", NOW, None)
@@ -100,3 +105,250 @@ def test_readers_use_the_published_snapshot_while_the_writer_is_open(tmp_path: P
 def test_missing_warehouse_is_named(tmp_path: Path) -> None:
     with pytest.raises(NoWarehouse, match="newsdedup run"):
         run_query(tmp_path / "nope.duckdb", "SELECT 1")
+
+
+def grouping(*members: tuple[str, str, str], aliases: tuple[tuple[str, str], ...] = ()) -> Grouping:
+    """members: (doc_id, event_id, copy_id); one event per distinct event_id."""
+    by_event: dict[str, list[str]] = {}
+    for doc, ev, _ in members:
+        by_event.setdefault(ev, []).append(doc)
+    return Grouping(
+        assignments=tuple(Assignment(d, e, c, "new_event", 0.8) for d, e, c in members),
+        events=tuple(Event(e, f"T {ds[0]}", ds[0], "earliest", tuple(ds), len(ds), NOW, NOW)
+                     for e, ds in by_event.items()),
+        aliases=aliases,
+        states=tuple(DocState(d, e, c, b"p") for d, e, c in members),
+    )
+
+
+def test_migration_2_upgrades_a_v1_warehouse_and_backfills_sites() -> None:
+    con = duckdb.connect()
+    assert migrate(con, MIGRATIONS[:1]) == 1
+    con.execute(
+        "INSERT INTO articles (article_id, url, canonical_url, content_hash, status,"
+        " first_seen_at, first_run_id) VALUES"
+        " ('1', 'https://WWW.Example.org:8080/a?b=1', 'x', 'h', 'ok', now(), 'r')"
+    )
+    con.execute(
+        "INSERT INTO fetches (run_id, url, status) VALUES ('r', 'http://u@kyodo.jp/x', 'timeout')"
+    )
+    assert migrate(con) == CURRENT_VERSION
+    assert con.execute("SELECT site FROM articles").fetchall() == [("example.org",)]
+    assert con.execute("SELECT reason, domain FROM failures_by_reason").fetchall() == [
+        ("timeout", "kyodo.jp")
+    ]
+    assert migrate(con) == CURRENT_VERSION
+
+
+def test_every_load_path_deduplicates_its_batch(tmp_path: Path) -> None:
+    """DuckDB's INSERT ... ON CONFLICT keeps one row silently when a key repeats inside one
+    statement; every batch is therefore deduplicated before it is written."""
+    path = tmp_path / "w.duckdb"
+    pages = [page("http://a/1", Reason.TIMEOUT), page("http://a/1"), page("http://a/2")]
+    arts = [article("1", "http://a/1"), article("1", "http://a/1"), article("2", "http://a/2")]
+    twice = Grouping(
+        assignments=grouping(("1", "e1", "c1"), ("2", "e1", "c1")).assignments * 2,
+        events=grouping(("1", "e1", "c1"), ("2", "e1", "c1")).events * 2,
+        aliases=(("e9", "e1"), ("e9", "e1")),
+        states=grouping(("1", "e1", "c1"), ("2", "e1", "c1")).states * 2,
+    )
+    with Warehouse.open(path) as wh:
+        wh.start_run("r1", NOW, None)
+        wh.start_run("r1", NOW, None)
+        assert wh.load_pages("r1", pages, arts, NOW) == {"1", "2"}
+        assert wh.load_grouping("r1", twice, NOW) == (1, 0)
+        assert wh.load_grouping("r1", twice, NOW) == (0, 1)
+    counts = run_query(path, """
+        SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM fetches),
+               (SELECT count(*) FROM url_state), (SELECT count(*) FROM articles),
+               (SELECT count(*) FROM event_articles), (SELECT count(*) FROM dedupe_state),
+               (SELECT count(*) FROM events), (SELECT count(*) FROM event_aliases)
+    """).rows
+    assert counts == [(1, 2, 2, 2, 2, 2, 1, 1)]
+    # the last outcome of a URL in a batch wins
+    assert run_query(path, "SELECT status FROM fetches WHERE url = 'http://a/1'").rows == [("ok",)]
+
+
+def test_extraction_failures_have_a_row_and_a_reason(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    pages = [page("http://a.example/1"), page("http://b.example/2"), page("http://b.example/3")]
+    arts = [
+        article("1", "http://a.example/1"),
+        article("2", "http://b.example/2", Reason.EXTRACTION_FAILED),
+        article("3", "http://b.example/3", Reason.TOO_SHORT),
+    ]
+    with Warehouse.open(path) as wh:
+        wh.start_run("r1", NOW, None)
+        assert wh.load_pages("r1", pages, arts, NOW) == {"1", "3"}
+    rows = run_query(path, "SELECT stage, reason, domain, n_failures FROM failures_by_reason").rows
+    assert rows == [("extract", "extraction_failed", "b.example", 1)]
+    stats = run_query(
+        path, "SELECT site, n_articles, n_too_short, n_failures FROM source_stats ORDER BY site"
+    ).rows
+    assert stats == [("a.example", 1, 0, 0), ("b.example", 1, 1, 1)]
+    ledger = run_query(path, "SELECT stage, n_rows FROM run_stages").rows
+    assert ledger == [("load_pages", '{"articles_new": 2, "fetches": 3, "url_state": 3}')]
+
+
+def test_views_answer_the_common_questions(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    urls = [f"http://s{i}.example/{i}" for i in range(4)]
+    with Warehouse.open(path) as wh:
+        wh.start_run("r1", NOW, None)
+        wh.load_pages("r1", [page(u) for u in urls],
+                      [article(str(i), u) for i, u in enumerate(urls)], NOW)
+        wh.load_grouping("r1", grouping(("0", "e1", "c1"), ("1", "e1", "c1"), ("2", "e1", "c2"),
+                                        ("3", "e2", "c3")), NOW)
+        wh.load_grouping("r1", grouping(("0", "e1", "c1"), ("1", "e1", "c1"), ("2", "e1", "c2"),
+                                        ("3", "e1", "c3"), aliases=(("e2", "e1"),)), NOW)
+    latest = run_query(path, "SELECT event_id, n_copies, canonical_url FROM latest_events").rows
+    assert latest == [("e1", 3, "http://s0.example/0")]
+    copies = run_query(
+        path, "SELECT copy_id, event_id, n_articles, first_article_id FROM copies ORDER BY 1"
+    ).rows
+    assert copies == [("c1", "e1", 2, "0"), ("c2", "e1", 1, "2"), ("c3", "e1", 1, "3")]
+    timeline = run_query(
+        path, "SELECT position, article_id, site, is_canonical FROM event_timeline"
+        " WHERE event_id = 'e1' ORDER BY position"
+    ).rows
+    assert [r[1] for r in timeline] == ["0", "1", "2", "3"]
+    assert timeline[0] == (1, "0", "s0.example", True)
+    by_alias = run_query(
+        path, "SELECT event_id, count(*) FROM event_members WHERE any_event_id = ? GROUP BY 1",
+        ["e2"],
+    ).rows
+    assert by_alias == [("e1", 4)]
+
+
+def test_alias_chains_resolve_to_the_final_survivor(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path) as wh:
+        wh.load_pages("r1", [page("http://a/1"), page("http://a/2"), page("http://a/3")],
+                      [article("1", "http://a/1"), article("2", "http://a/2"),
+                       article("3", "http://a/3")], NOW)
+        wh.load_grouping("r1", grouping(("1", "e1", "c1"), ("2", "e2", "c2"),
+                                        ("3", "e3", "c3")), NOW)
+        # e3 merges into e2, later e2 into e1; article 3's state is not restated the second time
+        wh.load_grouping("r2", grouping(("2", "e2", "c2"), ("3", "e2", "c3"),
+                                        aliases=(("e3", "e2"),)), NOW)
+        wh.load_grouping("r3", grouping(("1", "e1", "c1"), ("2", "e1", "c2"),
+                                        aliases=(("e2", "e1"),)), NOW)
+    assert run_query(path, "SELECT alias_id, event_id FROM event_aliases ORDER BY 1").rows == [
+        ("e2", "e1"), ("e3", "e1")
+    ]
+    assert run_query(path, "SELECT DISTINCT event_id FROM event_articles").rows == [("e1",)]
+    assert run_query(path, "SELECT event_id FROM events").rows == [("e1",)]
+
+
+def test_article_values_are_bound_never_pasted(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    evil = "x'); DROP TABLE events; --"
+    a = Article(article_id=evil, url="http://a/'1", canonical_url="http://a/'1", source=evil,
+                status=Reason.OK, text=evil, content_hash=evil, title=evil, sitename=evil)
+    with Warehouse.open(path) as wh:
+        wh.start_run(evil, NOW, evil)
+        wh.load_pages(evil, [page("http://a/'1")], [a], NOW)
+    assert run_query(path, "SELECT title, text FROM articles").rows == [(evil, evil)]
+    assert run_query(path, "SELECT count(*) FROM events").rows == [(0,)]
+
+
+def test_publish_replaces_atomically_and_skips_an_unchanged_writer(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path) as wh:
+        wh.start_run("r1", NOW, None)
+    first = path.stat().st_ino
+    with Warehouse.open(path):  # nothing written: nothing to publish
+        pass
+    assert path.stat().st_ino == first
+    with Warehouse.open(path) as wh:
+        assert wh.publish() is False
+        wh.finish_run("r1", NOW, RunCounts(n_fetched=1))
+        assert wh.publish() is True
+    assert path.stat().st_ino != first
+    assert run_query(path, "SELECT n_fetched FROM runs").rows == [(1,)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "w.duckdb", "w.duckdb.lock", "w.duckdb.writer"
+    ]
+
+
+def test_leftover_temporary_copies_are_cleared(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    stale = tmp_path / ".w.duckdb.4242.publish-tmp"
+    stale.write_bytes(b"half a copy")
+    unrelated = tmp_path / ".w.duckdb.notes"
+    unrelated.write_text("mine")
+    with Warehouse.open(path):
+        pass
+    assert not stale.exists() and unrelated.exists()
+
+
+def test_a_second_writer_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path, publish=False):
+        with pytest.raises(WarehouseBusy, match="already loading"):
+            with Warehouse.open(path, wait_s=0.1):
+                pass
+    with hold_run_lock(path):
+        with pytest.raises(WarehouseBusy):
+            with hold_run_lock(path):
+                pass
+
+
+def test_a_reader_pointed_at_a_busy_writer_file_gets_warehouse_busy(tmp_path: Path) -> None:
+    held = tmp_path / "held.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True);"
+         " time.sleep(60)", str(held)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(WarehouseBusy, match="another process"):
+            run_query(held, "SELECT 1")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_damaged_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    path.write_bytes(b"this is not a database" * 300)
+    with pytest.raises(WarehouseCorrupt, match="not a DuckDB database"):
+        run_query(path, "SELECT 1")
+    writer_path(path).write_bytes(b"neither is this" * 300)
+    with pytest.raises(WarehouseCorrupt):
+        with Warehouse.open(path):
+            pass
+
+
+def test_driver_errors_in_a_load_leave_as_warehouse_error(tmp_path: Path) -> None:
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        with pytest.raises(WarehouseError, match="rolled back"):
+            with wh.atomic() as con:
+                insert = "INSERT INTO runs (run_id, started_at, status) VALUES ('r', now(), 'x')"
+                con.execute(insert)
+                con.execute(insert)  # the same key twice: a constraint error
+        assert wh.con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+
+
+def test_interrupted_runs_are_marked(tmp_path: Path) -> None:
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        wh.start_run("killed", NOW, None)
+        wh.start_run("now", NOW, None)
+        assert wh.mark_interrupted_runs("now") == 1
+        assert wh.con.execute("SELECT run_id, status FROM runs ORDER BY 1").fetchall() == [
+            ("killed", "interrupted"), ("now", "running")
+        ]
+
+
+def test_queries_cannot_touch_files(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path):
+        pass
+    out = tmp_path / "leak.csv"
+    with pytest.raises(QueryError, match="nothing was changed"):
+        run_query(path, f"COPY (SELECT 1) TO '{out}'")
+    with pytest.raises(QueryError):
+        run_query(path, "SET enable_external_access = true")
+    assert not out.exists()
