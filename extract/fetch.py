@@ -260,8 +260,9 @@ def _decompressor(coding: str, head: bytes) -> Any:
 # WHATWG MIME sniffing, "rules for identifying an unknown MIME type": the HTML tag patterns.
 _HTML_OPENINGS = (
     b"<!doctype html", b"<html", b"<head", b"<script", b"<iframe", b"<h1", b"<div", b"<font",
-    b"<table", b"<a", b"<style", b"<title", b"<b", b"<body", b"<br", b"<p", b"<!--",
+    b"<table", b"<a", b"<style", b"<title", b"<b", b"<body", b"<br", b"<p",
 )
+_TAG_ENDS = frozenset({b"", b" ", b">", b"\t", b"\n", b"\r", b"\x0c", b"/"})
 _BINARY_MAGIC = {
     b"%PDF-": "PDF", b"PK\x03\x04": "ZIP", b"\x89PNG": "PNG", b"GIF8": "GIF",
     b"\xff\xd8\xff": "JPEG", b"\x1f\x8b": "gzip", b"RIFF": "RIFF", b"\x00\x00\x00": "binary",
@@ -278,9 +279,10 @@ def looks_like_html(body: bytes) -> bool:
     head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n\x0c").lower()
     if head.startswith(b"<?xml"):
         return b"<html" in body[:4096].lower()
+    if head.startswith(b"<!--"):
+        return True
     return any(
-        head.startswith(tag) and head[len(tag): len(tag) + 1] in (b" ", b">", b"\t", b"\n", b"")
-        or (tag in (b"<!--", b"<!doctype html") and head.startswith(tag))
+        head.startswith(tag) and head[len(tag): len(tag) + 1] in _TAG_ENDS
         for tag in _HTML_OPENINGS
     )
 
@@ -609,7 +611,7 @@ class Fetcher:
                 return self._fail(req, url, Reason.DEFERRED, started,
                                   f"{status} Retry-After: {h.get('retry-after')}",
                                   retry_after=when, **common)
-        if status >= 400 or status < 200:
+        if not 200 <= status < 300:  # 4xx, 5xx, and 3xx that are not redirects (300, 305)
             return self._fail(req, url, Reason.HTTP_ERROR, started, f"HTTP {status}",
                               transient=status in TRANSIENT_STATUSES, **common)
         media = media_type(common["content_type"])
