@@ -1,0 +1,129 @@
+"""MinHash signatures computed for many documents at once, usable with datasketch.
+
+datasketch 2.0's default scheme ("affine32") takes a 32-bit hash of each item, pre-mixes it
+with the MurmurHash3 finalizer and applies `a_k * h + b_k` in uint32 for each permutation k,
+keeping the minimum. `MinHash.update` does that one item at a time, a few NumPy calls and a
+SHA-1 per shingle. Here a batch of documents goes through NumPy at once:
+
+- each distinct word is hashed once (SHA-1, first 4 bytes, like datasketch's `sha1_hash32`);
+- a word shingle's hash is folded from its words' hashes in NumPy (`shingle_hash` is the same
+  function on one space-joined shingle, so it can be given to datasketch as `hashfunc`);
+- one (shingles x permutations) uint32 block per document, minimum down each column.
+
+The permutations come from datasketch itself for the same seed, so `MinHash(seed=SEED,
+num_perm=NUM_PERM, hashfunc=shingle_hash)` updated with a document's shingles has exactly the
+hash values `Signer.sign` computes, and `Signer.to_datasketch` gives a `LeanMinHash` for
+`MinHashLSH`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+from datasketch import LeanMinHash, MinHash
+
+from dedupe.text import SHINGLE_SIZE
+
+NUM_PERM = 128
+SEED = 1
+SCHEME = "affine32"
+
+_FOLD = np.uint32(0x01000193)  # FNV prime: spreads the running hash before the next word
+_MASK = 0xFFFFFFFF
+
+
+def _fmix32(hv: np.ndarray) -> np.ndarray:
+    hv = hv ^ (hv >> np.uint32(16))
+    hv = hv * np.uint32(0x85EBCA6B)
+    hv = hv ^ (hv >> np.uint32(13))
+    hv = hv * np.uint32(0xC2B2AE35)
+    return hv ^ (hv >> np.uint32(16))
+
+
+def _fmix32_int(h: int) -> int:
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _MASK
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _MASK
+    return h ^ (h >> 16)
+
+
+def word_hash(word: str) -> int:
+    return int.from_bytes(hashlib.sha1(word.encode("utf-8")).digest()[:4], "little")
+
+
+def shingle_hash(shingle: bytes) -> int:
+    """The 32-bit hash `Signer` gives a space-joined word shingle (datasketch `hashfunc`)."""
+    parts = shingle.decode("utf-8").split(" ")
+    h = word_hash(parts[0])
+    for w in parts[1:]:
+        h = _fmix32_int(((h * int(_FOLD)) + word_hash(w)) & _MASK)
+    return h
+
+
+class Signer:
+    """Computes MinHash signatures with fixed `num_perm` and `seed` (stored beside each one)."""
+
+    def __init__(self, num_perm: int = NUM_PERM, seed: int = SEED) -> None:
+        if num_perm < 1:
+            raise ValueError(f"num_perm must be positive, got {num_perm}")
+        self.num_perm = num_perm
+        self.seed = seed
+        a, b = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
+        self._a = np.asarray(a, dtype=np.uint32)
+        self._b = np.asarray(b, dtype=np.uint32)
+        self._word_cache: dict[str, int] = {}
+
+    def _word_hashes(self, tokens: Sequence[str]) -> list[int]:
+        cache = self._word_cache
+        out = []
+        for w in tokens:
+            h = cache.get(w)
+            if h is None:
+                h = cache[w] = word_hash(w)
+            out.append(h)
+        return out
+
+    def shingle_hashes(self, tokens: Sequence[str], size: int = SHINGLE_SIZE) -> np.ndarray:
+        """Hashes of every word `size`-shingle of one token list (empty if it is shorter)."""
+        if len(tokens) < size:
+            return np.empty(0, dtype=np.uint32)
+        wh = np.array(self._word_hashes(tokens), dtype=np.uint32)
+        n = len(tokens) - size + 1
+        h = wh[:n].copy()
+        with np.errstate(over="ignore"):
+            for k in range(1, size):
+                h = _fmix32(h * _FOLD + wh[k : k + n])
+        return h
+
+    def sign(self, docs_tokens: Sequence[Sequence[str]], size: int = SHINGLE_SIZE) -> np.ndarray:
+        """One signature row (uint32, `num_perm` wide) per document's word shingles. A document
+        shorter than one shingle gets the all-max row, as an empty datasketch MinHash has."""
+        return self.sign_hashes([self.shingle_hashes(t, size) for t in docs_tokens])
+
+    def sign_hashes(self, docs_hashes: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.full((len(docs_hashes), self.num_perm), np.iinfo(np.uint32).max, np.uint32)
+        a, b = self._a[None, :], self._b[None, :]
+        with np.errstate(over="ignore"):
+            for i, hashes in enumerate(docs_hashes):
+                if len(hashes):
+                    # One document's (shingles x permutations) block, minimum down each column.
+                    # Per document rather than one reduceat over the batch: NumPy's column
+                    # minimum is vectorised and ~5x faster than reduceat along axis 0 (0.06 s
+                    # vs 0.30 s for the 242k shingles of ECB+ dev).
+                    block = _fmix32(hashes)[:, None] * a
+                    block += b
+                    out[i] = block.min(axis=0)
+        return out
+
+    def to_datasketch(self, signature: np.ndarray) -> LeanMinHash:
+        return LeanMinHash(
+            seed=self.seed, hashvalues=np.asarray(signature, dtype=np.uint32), scheme=SCHEME
+        )
+
+
+def jaccard_estimate(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    """Share of permutations whose minimum agrees: the MinHash estimate of Jaccard similarity."""
+    return float(np.count_nonzero(sig_a == sig_b)) / len(sig_a)
