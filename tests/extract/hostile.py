@@ -47,8 +47,11 @@ HOSTILE: dict[str, str] = {
     "/404": "http_error",
     "/private/secret": "robots",
 }
-# Fetched fine (they are HTML) but must fail at cleaning: their reason comes from extraction.
-FETCH_OK_CLEAN_FAILS: dict[str, str] = {"/script-only": "too_short"}
+# Fetched fine (they are HTML) but must fail at cleaning: their reason comes from extraction,
+# either of these (the cleaner decides whether "no text at all" differs from "too little").
+FETCH_OK_CLEAN_FAILS: dict[str, tuple[str, ...]] = {
+    "/script-only": ("too_short", "extraction_failed"),
+}
 N_GOOD = 5
 
 _WORDS = (
