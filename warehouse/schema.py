@@ -73,7 +73,7 @@ VIEWS_V2: tuple[str, ...] = (
                PARTITION BY ea.event_id
                ORDER BY coalesce(a.published_at, a.first_seen_at), a.first_seen_at, a.article_id
            ) AS position,
-           coalesce(a.published_at, a.first_seen_at) AS at,
+           coalesce(a.published_at, a.first_seen_at) AS reported_at,  -- published, else first seen
            a.published_at, a.first_seen_at,
            a.article_id, a.title, a.url, a.site, a.sitename, a.source, a.author,
            ea.copy_id, ea.rule, ea.similarity, ea.matched_article_id,
