@@ -555,6 +555,12 @@ class Warehouse:
             if (w.st_size, w.st_mtime_ns) == (p.st_size, p.st_mtime_ns):
                 return False
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}{_PUBLISH_SUFFIX}")
+        # A WAL beside the snapshot means someone opened it read-write (not read-only as the
+        # README says): it belongs to the file being replaced, and a reader of the new file
+        # would fail on it ("WAL does not match database file").
+        snapshot_wal = self.path.with_name(self.path.name + ".wal")
+        if snapshot_wal.exists():
+            _set_aside(snapshot_wal)
         _copy_durably(wpath, self.path, tmp, on_copied=lambda: self._step("publish:copied"))
         self._step("publish:replaced")
         self.changed = False

@@ -352,3 +352,19 @@ def test_queries_cannot_touch_files(tmp_path: Path) -> None:
     with pytest.raises(QueryError):
         run_query(path, "SET enable_external_access = true")
     assert not out.exists()
+
+
+def test_a_wal_left_beside_the_snapshot_does_not_break_readers(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path) as wh:
+        wh.start_run("r1", NOW, None)
+    # Someone opened the snapshot read-write and left uncheckpointed changes in its WAL.
+    con = duckdb.connect(str(path))
+    con.execute("PRAGMA disable_checkpoint_on_shutdown")
+    con.execute("DELETE FROM runs")
+    con.close()
+    assert path.with_name("w.duckdb.wal").exists()
+    with Warehouse.open(path) as wh:
+        wh.start_run("r2", NOW, None)
+    assert run_query(path, "SELECT run_id FROM runs ORDER BY 1").rows == [("r1",), ("r2",)]
+    assert list(tmp_path.glob("w.duckdb.wal.stale-*"))
