@@ -1,4 +1,4 @@
-"""Bytes -> str for HTML: the byte-order mark, then a declaration that decodes cleanly, then detection.
+"""Bytes -> str for HTML: the byte-order mark, a declaration that decodes cleanly, detection.
 
 trafilatura trusts a declared charset poorly (it guesses before it reads the declaration), so
 extract/ decodes every page here and hands trafilatura a str. The order follows the HTML
