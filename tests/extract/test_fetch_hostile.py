@@ -41,7 +41,8 @@ def test_each_hostile_case_gets_its_reason(server: HostileServer, path: str, rea
     assert page.status == reason, page.detail
     assert page.detail, "a failure says why"
     assert not page.body, "failed pages carry no body"
-    assert elapsed < POLICY.total_timeout_s + 1.0  # one deadline (+ robots.txt), never more
+    # One deadline (+ robots.txt), never more; slack for a loaded 2-core CI box.
+    assert elapsed < POLICY.total_timeout_s + 2.0
 
 
 def test_deadline_is_total_not_per_read(server: HostileServer) -> None:
@@ -51,7 +52,7 @@ def test_deadline_is_total_not_per_read(server: HostileServer) -> None:
                       POLICY)
     for page in pages:
         assert page.status is Reason.TIMEOUT
-        assert POLICY.total_timeout_s <= page.elapsed_s < POLICY.total_timeout_s + 0.3
+        assert POLICY.total_timeout_s <= page.elapsed_s < POLICY.total_timeout_s + 1.0
 
 
 def test_huge_bodies_stop_at_the_cap(server: HostileServer) -> None:
@@ -109,7 +110,7 @@ def test_whole_hostile_batch_is_fast_ordered_and_bounded(server: HostileServer) 
     assert [p.url for p in pages] == [server.url(p) for p in paths]
     assert {p: page.status.value for p, page in zip(paths, pages, strict=True)} == expected
     # Timeouts are retried once: 2 attempts x 2 s, plus backoff, is the critical path.
-    assert elapsed < 2 * policy.total_timeout_s + 2.0, elapsed
+    assert elapsed < 2 * policy.total_timeout_s + 4.0, elapsed
     # 16 workers could each hold max_bytes (16 MiB); in practice far less is live at once.
     assert peak < 16 * MAX_BYTES + 8 * 1024 * 1024, peak
     print(f"hostile batch: {len(paths)} URLs in {elapsed:.2f}s, traced peak {peak / 2**20:.1f} MiB")
