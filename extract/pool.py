@@ -67,7 +67,9 @@ def default_workers() -> int:
 
 
 def _worker_main(conn: Connection, fn: Callable[[Any], Any]) -> None:
-    """Take chunks of (index, item), answer (index, ok, result-or-error) for each item."""
+    """Say hello, then take chunks of (index, item), answer (index, ok, result-or-error) for
+    each item."""
+    conn.send(None)  # started and unpickled `fn`: only now does a page's clock run
     while True:
         try:
             chunk = conn.recv()
@@ -88,6 +90,7 @@ class _Slot:
     conn: Connection
     work: deque[tuple[int, Any]] = field(default_factory=deque)
     deadline: float = float("inf")
+    ready: bool = False
 
 
 def imap_ordered(
@@ -164,7 +167,7 @@ def imap_ordered(
                     held.update(chunk)
                     slot.work.extend(chunk)
                     slot.conn.send(chunk)
-                    slot.deadline = now + timeout_s
+                    slot.deadline = now + timeout_s if slot.ready else float("inf")
             # Hand out what is finished, in order.
             while next_out in done:
                 yield done.pop(next_out)
@@ -174,23 +177,34 @@ def imap_ordered(
                 if exhausted and not pending:
                     return
                 continue
+            first_deadline = min(slot.deadline for slot in busy)
             ready = wait([slot.conn for slot in busy],
-                         max(0.0, min(slot.deadline for slot in busy) - time.monotonic()))
+                         None if first_deadline == float("inf")
+                         else max(0.0, first_deadline - time.monotonic()))
             now = time.monotonic()
             for i, slot in enumerate(slots):
                 if not slot.work:
                     continue
                 if slot.conn in ready:
                     try:
-                        index, ok, payload = slot.conn.recv()
+                        message = slot.conn.recv()
                     except (EOFError, OSError):
                         slot.process.join(0.5)
                         code = slot.process.exitcode
+                        if not slot.ready:
+                            raise RuntimeError(
+                                f"an extraction worker could not start (exit code {code})"
+                            ) from None
                         fail_current(slot, Reason.EXTRACTION_FAILED,
                                      f"worker died (exit code {code})")
                         retire(slot)
                         slots[i] = start()
                         continue
+                    if message is None:  # hello: the first page's clock starts now
+                        slot.ready = True
+                        slot.deadline = now + timeout_s
+                        continue
+                    index, ok, payload = message
                     expected, _ = slot.work.popleft()
                     assert index == expected, (index, expected)
                     item = held.pop(index)
