@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import email.utils
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -346,11 +347,17 @@ class GuardedTransport(httpx.HTTPTransport):
     httpx.HTTPTransport has no network_backend parameter, so the pool it builds is replaced;
     tests/extract/test_guard.py pins this against an httpx upgrade."""
 
-    def __init__(self, policy: FetchPolicy, resolver: guard.Resolver) -> None:
+    def __init__(
+        self,
+        policy: FetchPolicy,
+        resolver: guard.Resolver = socket.getaddrinfo,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__(trust_env=False, retries=0)
         self._pool.close()
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            # certifi's roots by default; a caller behind a corporate CA (or a test) passes one.
+            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
             max_connections=policy.concurrency * 2,
             max_keepalive_connections=policy.concurrency,
             keepalive_expiry=5.0,

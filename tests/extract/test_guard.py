@@ -204,3 +204,79 @@ def test_private_target_refused_before_any_connection() -> None:
         assert page.status is Reason.BLOCKED_ADDRESS
         assert "127.0.0.1 is loopback" in page.detail
         assert server.total_hits == 0  # not even robots.txt
+
+
+def _self_signed(tmp_path: Any, name: str) -> tuple[str, str]:
+    crypto = pytest.importorskip("cryptography")
+    del crypto
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_https_through_the_guarded_backend(tmp_path: Any) -> None:
+    """TLS runs over the pinned, deadline-bound stream, with SNI and certificate checks for
+    the URL's hostname (not the IP the connection was pinned to)."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cert, key = _self_signed(tmp_path, "news.test")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = b"<!DOCTYPE html><p>over tls</p>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    server.socket = server_ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        policy = FetchPolicy(allow_private_networks=True, total_timeout_s=2, connect_timeout_s=1,
+                             per_host_delay_s=0, retries=0, respect_robots=False)
+        resolver = fake_resolver({"news.test": ["127.0.0.1"], "wrong.test": ["127.0.0.1"]})
+        client_ctx = ssl.create_default_context(cafile=cert)
+        targets = [Target(f"https://{name}:{port}/a", "t") for name in ("news.test", "wrong.test")]
+        pages = fetch_all(
+            targets,
+            policy,
+            transport=GuardedTransport(policy, resolver, ssl_context=client_ctx),
+            resolver=resolver,
+        )
+        assert pages[0].ok and pages[0].body == b"<!DOCTYPE html><p>over tls</p>"
+        assert pages[1].status is Reason.CONNECT_ERROR
+        assert "certificate" in pages[1].detail.lower() or "hostname" in pages[1].detail.lower()
+    finally:
+        server.shutdown()
+        server.server_close()
