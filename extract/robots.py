@@ -40,9 +40,7 @@ def product_token(user_agent: str) -> str:
 class _Rules:
     """One origin's rules. `parser` None means a blanket answer (`allow_all`)."""
 
-    def __init__(
-        self, parser: Protego | None, allow_all: bool, detail: str
-    ) -> None:
+    def __init__(self, parser: Protego | None, allow_all: bool, detail: str) -> None:
         self.parser = parser
         self.allow_all = allow_all
         self.detail = detail

@@ -211,6 +211,7 @@ class _Discovery:
             return
         path = _local_path(location)
         scheme = urlsplit(location).scheme.lower()
+        # ftp:, gopher:, ... are refused; a one-letter "scheme" is a Windows drive (C:\urls.txt)
         if path is None or (scheme and scheme != "file" and len(scheme) > 1):
             self.fail(location, Reason.BAD_SCHEME,
                       "not an http(s) URL, and not a path to a file of URLs")
