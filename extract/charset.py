@@ -120,19 +120,19 @@ def decode_html(body: bytes, declared: str | None = None) -> Decoded:
 
     header_label = header_charset(declared) if declared and "=" in declared else declared
     for how, label in (("header", header_label), ("meta", meta_charset(body))):
-        codec = normalize_label(label)
-        if codec is None:
+        declared_codec = normalize_label(label)
+        if declared_codec is None:
             continue
-        if how == "meta" and codec.startswith(("utf-16", "utf-32")):
+        if how == "meta" and declared_codec.startswith(("utf-16", "utf-32")):
             # A <meta> that could be read as ASCII cannot be UTF-16: the standard says UTF-8.
-            codec = "utf-8"
-        if _prefer_utf8(body, codec):
+            declared_codec = "utf-8"
+        if _prefer_utf8(body, declared_codec):
             return Decoded(body.decode("utf-8"), "utf-8", "utf-8")
-        text = _strict(body, codec)
-        if text is None and codec == "utf-8":
+        text = _strict(body, declared_codec)
+        if text is None and declared_codec == "utf-8":
             text = _mostly_utf8(body)
         if text is not None:
-            return Decoded(text, codec, how)
+            return Decoded(text, declared_codec, how)
 
     text = _strict(body, "utf-8")
     if text is not None:

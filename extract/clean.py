@@ -34,7 +34,7 @@ from lxml.html import HtmlElement
 from trafilatura import bare_extraction, baseline
 from trafilatura.utils import load_html
 
-from extract.charset import decode_html
+from extract.charset import decode_html, header_charset
 from extract.records import Article, FetchedPage, Reason
 from extract.urls import canonicalize, same_site, site_of, url_id
 
@@ -443,7 +443,7 @@ def clean_page(page: FetchedPage) -> Article:
         canonical = canonicalize(page.final_url or page.url)
         return _failed(page.url, canonical, page.source, page.status,
                        page.detail or f"fetch: {page.status}", page.title_hint)
-    decoded = decode_html(page.body, page.content_type or page.encoding)
+    decoded = decode_html(page.body, page.encoding or header_charset(page.content_type))
     article = clean_decoded(decoded.text, page.url, page.final_url or page.url, page.source)
     if article.title is None and page.title_hint:
         article = _replace(article, title=page.title_hint)

@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
@@ -100,7 +100,7 @@ def imap_ordered(
     workers: int | None = None,
     timeout_s: float = 30.0,
     chunk_size: int = CHUNK_SIZE,
-) -> Iterator[R]:
+) -> Generator[R, None, None]:
     """fn(item) for every item, in worker processes, yielded in input order.
 
     `fn` must be a module-level function (it is pickled by name). An item that raises, overruns
