@@ -21,10 +21,10 @@ __all__ = [
 
 # A query connection reads the warehouse and nothing else: read-only (no statement can change
 # it), and no file system access (no COPY TO, ATTACH or INSTALL writing files, no reading other
-# files), locked so that SET cannot undo it. `newsdedup export` is the way to write files.
+# files), with the configuration then locked so that SET cannot undo it. `newsdedup export` is
+# the way to write files.
 QUERY_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "enable_external_access": False,
-    "lock_configuration": True,
 }
 
 
@@ -50,6 +50,9 @@ def read_only(path: Path, *, locked_down: bool = True) -> Iterator[duckdb.DuckDB
         con = duckdb.connect(str(path), read_only=True, config=QUERY_CONFIG if locked_down else {})
     except duckdb.Error as exc:
         raise translate_open_error(path, exc) from exc
+    con.execute("SET enable_progress_bar = false")  # results go to stdout; no bar on stderr
+    if locked_down:
+        con.execute("SET lock_configuration = true")
     try:
         yield con
     finally:

@@ -18,8 +18,10 @@ including the first copy of a published warehouse into a missing writer file.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -56,6 +58,22 @@ StepHook = Callable[[str], None]
 # Temporary files of this module end with these, so a writer can clear what a killed one left.
 _PUBLISH_SUFFIX = ".publish-tmp"
 _BOOTSTRAP_SUFFIX = ".bootstrap-tmp"
+
+
+# The scheme and authority of a URL: everything site_of looks at.
+_ORIGIN = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+
+
+@functools.lru_cache(maxsize=65536)
+def _site_of_origin(origin: str) -> str:
+    return site_of(origin)
+
+
+def _site(url: str) -> str | None:
+    """extract.urls.site_of, memoized on the URL's origin: a batch has many URLs per site, and
+    parsing every URL was 40% of a 100,000-article load (bench/bench_load.py, cProfile)."""
+    match = _ORIGIN.match(url)
+    return (_site_of_origin(match.group(0)) if match else site_of(url)) or None
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -331,7 +349,7 @@ class Warehouse:
         for p in pages:  # one row per URL per run; the last outcome wins
             extracted = article_by_url.get(p.url) if p.status is Reason.OK else None
             fetch_rows[p.url] = {
-                "site": site_of(p.url) or None,
+                "site": _site(p.url),
                 "extract_status": str(extracted.status) if extracted is not None else None,
                 "extract_detail": extracted.detail[:2000] if extracted is not None else None,
                 "run_id": run_id, "url": p.url, "final_url": p.final_url, "source": p.source,
@@ -364,7 +382,7 @@ class Warehouse:
                 "author": a.author, "published_at": _naive_utc(a.published_at),
                 "language": a.language, "text": a.text, "n_words": len(a.text.split()),
                 "content_hash": a.content_hash, "status": str(a.status), "detail": a.detail,
-                "first_seen_at": now_n, "first_run_id": run_id, "site": site_of(a.url) or None,
+                "first_seen_at": now_n, "first_run_id": run_id, "site": _site(a.url),
             }
             for a in unique_articles.values()
         ]
@@ -614,7 +632,10 @@ def _connect_writer(path: Path) -> duckdb.DuckDBPyConnection:
         _copy_durably(path, wpath, tmp)
     for attempt in (1, 2):
         try:
-            return duckdb.connect(str(wpath))
+            con = duckdb.connect(str(wpath))
+            # No progress bar: a long load would draw one on the run's terminal and logs.
+            con.execute("SET enable_progress_bar = false")
+            return con
         except duckdb.Error as exc:
             wal = wpath.with_name(wpath.name + ".wal")
             if attempt == 1 and is_wal_mismatch(exc) and wal.exists():
