@@ -139,11 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
         directory = Path(tmp)
         ours = bulk_seconds(directory, pages, articles)
+        print(f"  bulk: {ours:.2f} s", flush=True)
         half = args.subset // 2
         ref_half = row_by_row_seconds(directory / "rows_half.duckdb", pages[:half], articles[:half])
+        print(f"  row-by-row, {half:,} articles: {ref_half:.2f} s", flush=True)
         ref_subset = row_by_row_seconds(
             directory / "rows.duckdb", pages[: args.subset], articles[: args.subset]
         )
+        print(f"  row-by-row, {args.subset:,} articles: {ref_subset:.2f} s", flush=True)
     reference = ref_subset * args.n / args.subset  # linear extrapolation, stated below
     linearity = (ref_subset / args.subset) / (ref_half / half)
     ratio = reference / ours

@@ -362,10 +362,16 @@ class Warehouse:
         state_rows = []
         for p in pages:
             art = article_by_url.get(p.url)
+            # Validators only for a page that became an article (or was too short): a page whose
+            # extraction failed is fetched whole next time, so a transient failure (an
+            # extraction timeout) is retried instead of answered 304 Not Modified forever.
+            keep = p.status is Reason.OK and (
+                art is None or art.status in (Reason.OK, Reason.TOO_SHORT)
+            )
             state_rows.append({
                 "url": p.url,
-                "etag": p.etag if p.status is Reason.OK else None,
-                "last_modified": p.last_modified if p.status is Reason.OK else None,
+                "etag": p.etag if keep else None,
+                "last_modified": p.last_modified if keep else None,
                 "retry_after": _naive_utc(p.retry_after),
                 "last_status": str(p.status),
                 "last_fetched_at": _naive_utc(p.fetched_at),

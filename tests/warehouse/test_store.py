@@ -171,7 +171,8 @@ def test_every_load_path_deduplicates_its_batch(tmp_path: Path) -> None:
 
 def test_extraction_failures_have_a_row_and_a_reason(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    pages = [page("http://a.example/1"), page("http://b.example/2"), page("http://b.example/3")]
+    pages = [page(u, etag='"v"') for u in ("http://a.example/1", "http://b.example/2",
+                                            "http://b.example/3")]
     arts = [
         article("1", "http://a.example/1"),
         article("2", "http://b.example/2", Reason.EXTRACTION_FAILED),
@@ -180,6 +181,10 @@ def test_extraction_failures_have_a_row_and_a_reason(tmp_path: Path) -> None:
     with Warehouse.open(path) as wh:
         wh.start_run("r1", NOW, None)
         assert wh.load_pages("r1", pages, arts, NOW) == {"1", "3"}
+    with Warehouse.open(path, publish=False) as wh:
+        states = wh.url_states()
+    assert states["http://b.example/2"].validators.etag is None  # fetched whole next time
+    assert states["http://b.example/3"].validators.etag == '"v"'
     rows = run_query(path, "SELECT stage, reason, domain, n_failures FROM failures_by_reason").rows
     assert rows == [("extract", "extraction_failed", "b.example", 1)]
     stats = run_query(
