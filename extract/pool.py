@@ -145,7 +145,6 @@ def imap_ordered(
 
     slots: list[_Slot] = []
     try:
-        slots = [start() for _ in range(n_workers)]
         while True:
             # Read ahead, within the window.
             while not exhausted and len(pending) < n_workers and read - next_out < window:
@@ -159,15 +158,20 @@ def imap_ordered(
                 if chunk:
                     read += len(chunk)
                     pending.append(chunk)
-            # Hand chunks to idle workers.
+            # Hand chunks to idle workers; start workers only when there is work for them.
             now = time.monotonic()
-            for slot in slots:
-                if not slot.work and pending:
-                    chunk = pending.popleft()
-                    held.update(chunk)
-                    slot.work.extend(chunk)
-                    slot.conn.send(chunk)
-                    slot.deadline = now + timeout_s if slot.ready else float("inf")
+            idle = [slot for slot in slots if not slot.work]
+            while pending and (idle or len(slots) < n_workers):
+                if idle:
+                    slot = idle.pop()
+                else:
+                    slot = start()
+                    slots.append(slot)
+                chunk = pending.popleft()
+                held.update(chunk)
+                slot.work.extend(chunk)
+                slot.conn.send(chunk)
+                slot.deadline = now + timeout_s if slot.ready else float("inf")
             # Hand out what is finished, in order.
             while next_out in done:
                 yield done.pop(next_out)
