@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -37,7 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    finally:
+        # Prefect's task machinery leaves reference cycles that hold closed DuckDB objects;
+        # collected only at interpreter shutdown, duckdb's bindings then print pages of
+        # "nanobind: leaked instance" warnings. Collect them while the interpreter is whole.
+        gc.collect()
 
 
 if __name__ == "__main__":
