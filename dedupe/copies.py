@@ -5,6 +5,7 @@ signatures verify them, and connected groups of verified pairs are copy groups."
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from datasketch import MinHashLSH
@@ -22,6 +23,17 @@ COPY_CONTAINMENT = 0.8
 # LSH threshold below both rules (containment 0.8 of a text twice as long is Jaccard
 # 0.8 * 1 / (1 + 2 - 0.8) = 0.36), so the candidates include every pair the rules can accept.
 LSH_THRESHOLD = 0.3
+
+
+def lsh_storage(storage_config: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
+    """datasketch's storage_config for one of grouping's LSH indexes: None keeps the buckets
+    in memory; a config with a `basename` gets `:name` appended so that the copy and event
+    indexes of one call never share keys."""
+    if storage_config is None:
+        return None
+    if "basename" not in storage_config:
+        return storage_config
+    return {**storage_config, "basename": storage_config["basename"] + b":" + name.encode()}
 
 
 class UnionFind:
@@ -61,10 +73,14 @@ def copy_pairs(
     signatures: np.ndarray,
     sizes: Sequence[int],
     query: Sequence[int],
+    storage_config: dict[str, Any] | None = None,
 ) -> list[tuple[int, int, float]]:
     """Verified copy pairs (i, j, jaccard) with i < j, where j is in `query` (the new
     documents) and i is any document (new or prior). Rows of `signatures` are oldest first."""
-    lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=signer.num_perm)
+    lsh = MinHashLSH(
+        threshold=LSH_THRESHOLD, num_perm=signer.num_perm,
+        storage_config=lsh_storage(storage_config, "copies"),
+    )
     lean = [signer.to_datasketch(row) for row in signatures]
     with lsh.insertion_session() as session:
         for i, m in enumerate(lean):

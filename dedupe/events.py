@@ -16,12 +16,13 @@ and two prior events join only when all their members agree.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from datasketch import MinHashLSH
 from scipy.sparse import csr_matrix
 
-from dedupe.copies import UnionFind
+from dedupe.copies import UnionFind, lsh_storage
 from dedupe.minhash import Signer, word_hash
 
 # Complete-link join threshold on TF-IDF cosine. Calibrated on ECB+ dev, cross-validated by
@@ -76,11 +77,17 @@ def block_signatures(block_terms: Sequence[Sequence[str]]) -> np.ndarray:
 
 
 def candidate_edges(
-    signatures: np.ndarray, matrix: csr_matrix, query: Sequence[int]
+    signatures: np.ndarray,
+    matrix: csr_matrix,
+    query: Sequence[int],
+    storage_config: dict[str, Any] | None = None,
 ) -> list[tuple[int, int, float]]:
     """Proposed pairs (i, j, cosine) with cosine >= JOIN_COSINE; j in `query`."""
     signer = block_signer()
-    lsh = MinHashLSH(threshold=BLOCK_THRESHOLD, num_perm=signer.num_perm)
+    lsh = MinHashLSH(
+        threshold=BLOCK_THRESHOLD, num_perm=signer.num_perm,
+        storage_config=lsh_storage(storage_config, "events"),
+    )
     lean = [signer.to_datasketch(row) for row in signatures]
     with lsh.insertion_session() as session:
         for i, m in enumerate(lean):

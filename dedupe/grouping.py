@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -182,9 +183,16 @@ def _new_docs(docs: Sequence[Document], signer: Signer) -> list[_Doc]:
     return out
 
 
-def group(docs: Sequence[Document], prior: Sequence[DocState] = ()) -> Grouping:
+def group(
+    docs: Sequence[Document],
+    prior: Sequence[DocState] = (),
+    *,
+    storage_config: dict[str, Any] | None = None,
+) -> Grouping:
     """Group `docs` into copies and events, continuing from `prior` (the `states` earlier calls
-    returned). See the module docstring for the steps and the id rules."""
+    returned). See the module docstring for the steps and the id rules. `storage_config` is
+    datasketch's MinHashLSH storage (e.g. Redis); None keeps the LSH buckets in memory. The
+    result does not depend on it."""
     signer = Signer(NUM_PERM, SEED)
     known = {s.doc_id: s for s in prior}
 
@@ -218,8 +226,8 @@ def group(docs: Sequence[Document], prior: Sequence[DocState] = ()) -> Grouping:
     touched_events: set[str] = set()
     aliases: dict[str, str] = {}
     if new_docs:
-        _assign_copies(all_docs, new_index, signer)
-        _assign_events(all_docs, n_prior, touched_events, aliases)
+        _assign_copies(all_docs, new_index, signer, storage_config)
+        _assign_events(all_docs, n_prior, touched_events, aliases, storage_config)
 
     for d in new_docs:
         assignments[d.doc_id] = Assignment(
@@ -245,10 +253,15 @@ def _text_key(d: Document) -> str:
     return hashlib.sha1(f"{d.title}\x00{d.text}".encode()).hexdigest()
 
 
-def _assign_copies(all_docs: list[_Doc], new_index: list[int], signer: Signer) -> None:
+def _assign_copies(
+    all_docs: list[_Doc],
+    new_index: list[int],
+    signer: Signer,
+    storage_config: dict[str, Any] | None = None,
+) -> None:
     sigs = np.stack([d.signature for d in all_docs])
     sizes = [d.n_shingles for d in all_docs]
-    pairs = copy_pairs(signer, sigs, sizes, new_index)
+    pairs = copy_pairs(signer, sigs, sizes, new_index, storage_config)
     uf = UnionFind(len(all_docs))
     first_with_copy: dict[str, int] = {}
     for i, d in enumerate(all_docs):
@@ -285,7 +298,11 @@ def _assign_copies(all_docs: list[_Doc], new_index: list[int], signer: Signer) -
 
 
 def _assign_events(
-    all_docs: list[_Doc], n_prior: int, touched: set[str], aliases: dict[str, str]
+    all_docs: list[_Doc],
+    n_prior: int,
+    touched: set[str],
+    aliases: dict[str, str],
+    storage_config: dict[str, Any] | None = None,
 ) -> None:
     # Birth key of each prior event: its oldest member. The older event survives a merge.
     birth: dict[str, tuple[str, str]] = {}
@@ -359,7 +376,9 @@ def _assign_events(
     ]
     sigs = ev.block_signatures(block_terms)
     first_new = len(item_docs) - len(reps)
-    edges = ev.candidate_edges(sigs, matrix, list(range(first_new, len(item_docs))))
+    edges = ev.candidate_edges(
+        sigs, matrix, list(range(first_new, len(item_docs))), storage_config
+    )
     node_edges = [(item_node[a], item_node[b], s) for a, b, s in edges]
     node_edges = [(min(a, b), max(a, b), s) for a, b, s in node_edges if a != b]
 
