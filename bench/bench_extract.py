@@ -1,6 +1,6 @@
 """Extraction throughput: `newsdedup extract DIR --out FILE` against a plain single-process loop.
 
-    .venv/bin/python bench/bench_extract.py [--copies 2] [--runs 2] [--out FILE.json] [DIR ...]
+    .venv/bin/python bench/bench_extract.py [--copies 3] [--runs 2] [--out FILE.json] [DIR ...]
 
 ours: the command as a user runs it (a fresh `newsdedup extract` process: imports, forkserver,
 one worker per core, JSON lines written in order).
@@ -80,7 +80,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="*", type=Path,
                         default=[SHARED / "scrapinghub_aeb", SHARED / "readability"])
-    parser.add_argument("--copies", type=int, default=2)
+    parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "extract.json")
