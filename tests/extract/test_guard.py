@@ -143,7 +143,7 @@ def test_dns_rebinding_is_pinned_at_connect() -> None:
     answers = iter([["93.184.216.34"], ["127.0.0.1"]])
 
     def rebinding(host: str, port: int, *rest: Any) -> list[Any]:
-        return fake_resolver({host: next(answers)})(host, port)
+        return list(fake_resolver({host: next(answers)})(host, port))
 
     with HostileServer() as server:
         url = f"http://rebind.example:{server.port}/article/1"
