@@ -18,6 +18,7 @@ extract/clean.py) needs processes.
 from __future__ import annotations
 
 import email.utils
+import functools
 import socket
 import ssl
 import threading
@@ -38,7 +39,7 @@ import httpx
 
 from extract import guard
 from extract.records import FetchedPage, Reason, Target, Validators
-from extract.robots import RobotsCache, RobotsVerdict, origin_of
+from extract.robots import RobotsAnswer, RobotsCache, RobotsVerdict, origin_of
 from extract.urls import canonicalize
 
 Clock = Callable[[], datetime]
@@ -54,9 +55,9 @@ TRANSIENT_STATUSES = frozenset({502, 503, 504})
 # Retry-After beyond this is clamped: a server saying "come back in 10**12 seconds" must not
 # overflow datetime, and after a month a fresh try costs one request.
 MAX_RETRY_AFTER = timedelta(days=30)
-# Bytes pulled from the socket, and inflated, per step: bounds memory per step to 64 KiB however
-# hard a gzip bomb compresses (deflate tops out near 1032:1, so a 64 KiB compressed chunk could
-# otherwise inflate to ~66 MB in one call).
+# Bytes inflated per step: bounds memory per step to 64 KiB however hard a gzip bomb compresses
+# (deflate tops out near 1032:1, so a 64 KiB compressed read could otherwise inflate to ~66 MB
+# in one call, as httpx's own decoder does).
 STEP = 64 * 1024
 
 
@@ -341,6 +342,13 @@ def is_html(media: str) -> bool:
     return media in HTML_TYPES
 
 
+@functools.lru_cache(maxsize=1)
+def default_ssl_context() -> ssl.SSLContext:
+    """certifi's roots, loaded once per process: load_verify_locations alone measured 50-170 ms
+    here, paid by every fetch_all and discover call otherwise."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over a connection pool that connects through `guard.GuardedBackend`.
 
@@ -353,11 +361,12 @@ class GuardedTransport(httpx.HTTPTransport):
         resolver: guard.Resolver = socket.getaddrinfo,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(trust_env=False, retries=0)
+        # certifi's roots by default; a caller behind a corporate CA (or a test) passes one.
+        context = ssl_context or default_ssl_context()
+        super().__init__(verify=context, trust_env=False, retries=0)
         self._pool.close()
         self._pool = httpcore.ConnectionPool(
-            # certifi's roots by default; a caller behind a corporate CA (or a test) passes one.
-            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
+            ssl_context=context,
             max_connections=policy.concurrency * 2,
             max_keepalive_connections=policy.concurrency,
             keepalive_expiry=5.0,
@@ -514,7 +523,8 @@ class Fetcher:
             if req.check_robots:
                 verdict = self._robots(current)
                 if not verdict.allowed:
-                    return self._fail(req, current, Reason.ROBOTS, started, verdict.detail + where)
+                    reason = Reason(verdict.failure) if verdict.failure else Reason.ROBOTS
+                    return self._fail(req, current, reason, started, verdict.detail + where)
                 if verdict.crawl_delay_s:
                     delay = min(verdict.crawl_delay_s, self.policy.max_crawl_delay_s)
             with self._limiter.slot(origin_of(current), delay):
@@ -543,20 +553,20 @@ class Fetcher:
             return RobotsVerdict(True)
         return self.robots.check(url)
 
-    def _fetch_robots(self, url: str) -> tuple[int | None, bytes, str]:
+    def _fetch_robots(self, url: str) -> RobotsAnswer:
         page = self._attempt(
             _Request(url, "robots", accept=lambda _m: True,
                      max_bytes=self.policy.robots_max_bytes, truncate=True, check_robots=False)
         ).page
         if page.status in (Reason.OK, Reason.EMPTY):
-            return page.http_status or 200, page.body, ""
-        if page.status is Reason.HTTP_ERROR and page.http_status:
-            return page.http_status, b"", page.detail
-        if page.status is Reason.DEFERRED:
-            return page.http_status or 503, b"", page.detail
-        if page.status is Reason.NOT_HTML:  # cannot happen with accept=any; kept for safety
-            return 200, b"", ""
-        return None, b"", f"{page.status}: {page.detail}"
+            return RobotsAnswer(page.http_status or 200, page.body)
+        if page.http_status is not None and page.status is not Reason.DECODE_ERROR:
+            return RobotsAnswer(page.http_status)  # 4xx/5xx/429 (DEFERRED included)
+        if page.status in (Reason.TOO_MANY_REDIRECTS, Reason.DECODE_ERROR):
+            # RFC 9309 2.3.1.2: past five redirects it "MAY assume that the robots.txt is
+            # unavailable"; an undecodable one has no rules either. Both: allow all.
+            return RobotsAnswer(404)
+        return RobotsAnswer(None, failure=page.status.value, detail=page.detail)
 
     def _request(
         self, req: _Request, url: str, hops: int, deadline: float, started: float
@@ -576,6 +586,10 @@ class Fetcher:
         try:
             with self._client.stream("GET", url, headers=headers, timeout=timeout) as resp:
                 return self._response(req, url, resp, deadline, started)
+        except (httpx.ConnectTimeout, httpcore.ConnectTimeout) as exc:
+            return self._fail(req, url, Reason.TIMEOUT, started,
+                              f"no connection within {self.policy.connect_timeout_s:g}s "
+                              f"({type(exc).__name__})", transient=True, timed_out=True)
         except (httpx.TimeoutException, httpcore.TimeoutException, _DeadlinePassed) as exc:
             return self._fail(req, url, Reason.TIMEOUT, started,
                               f"no complete answer within {self.policy.total_timeout_s:g}s "
@@ -637,7 +651,8 @@ class Fetcher:
             # httpx.Response(content=...) (a MockTransport's answer) arrives read and decoded.
             codings, chunks = [], [resp.content]
         else:
-            chunks = resp.iter_raw(STEP)
+            # No chunk_size: httpx would buffer up to it; httpcore reads at most 64 KiB a time.
+            chunks = resp.iter_raw()
         try:
             decoder = BoundedDecoder(codings, req.max_bytes)
         except _UnsupportedEncoding as exc:

@@ -9,15 +9,31 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-# What a robots.txt fetch came back with: (HTTP status or None when unreachable, body, detail).
-RobotsFetch = Callable[[str], tuple[int | None, bytes, str]]
+
+@dataclass(frozen=True)
+class RobotsAnswer:
+    """What fetching a robots.txt gave: an HTTP status and body, or (status None) the network
+    failure that kept us from any answer, named by a Reason value such as "timeout"."""
+
+    status: int | None
+    body: bytes = b""
+    failure: str = ""
+    detail: str = ""
+
+
+RobotsFetch = Callable[[str], RobotsAnswer]
 
 
 @dataclass(frozen=True)
 class RobotsVerdict:
+    """May the URL be fetched? When robots.txt could not be fetched at all, `failure` names the
+    network reason (the page is not fetched either, and is recorded with that reason, which
+    says more than "robots")."""
+
     allowed: bool
     detail: str = ""
     crawl_delay_s: float | None = None
+    failure: str = ""
 
 
 def origin_of(url: str) -> str:
@@ -40,10 +56,13 @@ def product_token(user_agent: str) -> str:
 class _Rules:
     """One origin's rules. `parser` None means a blanket answer (`allow_all`)."""
 
-    def __init__(self, parser: Protego | None, allow_all: bool, detail: str) -> None:
+    def __init__(
+        self, parser: Protego | None, allow_all: bool, detail: str = "", failure: str = ""
+    ) -> None:
         self.parser = parser
         self.allow_all = allow_all
         self.detail = detail
+        self.failure = failure
 
 
 class RobotsCache:
@@ -64,7 +83,9 @@ class RobotsCache:
         origin = origin_of(url)
         rules = self._rules_for(origin)
         if rules.parser is None:
-            return RobotsVerdict(rules.allow_all, "" if rules.allow_all else rules.detail)
+            if rules.allow_all:
+                return RobotsVerdict(True)
+            return RobotsVerdict(False, rules.detail, failure=rules.failure)
         delay = rules.parser.crawl_delay(self._agent)
         if rules.parser.can_fetch(url, self._agent):
             return RobotsVerdict(True, crawl_delay_s=float(delay) if delay else None)
@@ -79,13 +100,14 @@ class RobotsCache:
             return self._rules[origin]
 
     def _load(self, origin: str) -> _Rules:
-        status, body, detail = self._fetch(f"{origin}/robots.txt")
+        answer = self._fetch(f"{origin}/robots.txt")
+        status = answer.status
         if status is None:
-            return _Rules(None, False, f"robots.txt unreachable ({detail}): RFC 9309 disallow")
+            return _Rules(None, False, f"{origin}/robots.txt unreachable: {answer.detail}",
+                          answer.failure)
         if status == 429 or status >= 500:
-            return _Rules(None, False, f"robots.txt answered {status}: RFC 9309 disallow")
-        if status >= 400:
-            return _Rules(None, True, "")
+            return _Rules(None, False, f"{origin}/robots.txt answered {status}: RFC 9309 "
+                          "treats the site as disallowed until it answers")
         if 200 <= status < 300:
-            return _Rules(Protego.parse(body.decode("utf-8", errors="replace")), True, "")
-        return _Rules(None, True, "")  # unexpected 1xx/3xx left over: treat as unavailable
+            return _Rules(Protego.parse(answer.body.decode("utf-8", errors="replace")), True)
+        return _Rules(None, True)  # 4xx, or redirects past the limit: "unavailable", allow all

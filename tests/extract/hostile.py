@@ -104,6 +104,28 @@ class HostileServer:
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
+        self._blackhole: socket.socket | None = None
+        self._fillers: list[socket.socket] = []
+
+    @property
+    def blackhole_url(self) -> str:
+        """A port whose TCP handshake never completes: a listener with backlog 0 whose queue
+        is already full, so the kernel drops further SYNs (a firewalled or dead host)."""
+        if self._blackhole is None:
+            self._blackhole = socket.socket()
+            self._blackhole.bind(("127.0.0.1", 0))
+            self._blackhole.listen(0)
+            port = self._blackhole.getsockname()[1]
+            for _ in range(3):
+                filler = socket.socket()
+                filler.setblocking(False)
+                try:
+                    filler.connect(("127.0.0.1", port))
+                except BlockingIOError:
+                    pass
+                self._fillers.append(filler)
+            time.sleep(0.1)  # let the handshakes that fit land in the queue
+        return f"http://127.0.0.1:{self._blackhole.getsockname()[1]}/article/1"
 
     def url(self, path: str) -> str:
         return f"http://{self.host}{path}"
@@ -131,6 +153,8 @@ class HostileServer:
         self.stop.set()
         self._server.shutdown()
         self._server.server_close()
+        for sock in [*self._fillers, *([self._blackhole] if self._blackhole else [])]:
+            sock.close()
 
     def __enter__(self) -> HostileServer:
         return self.start()

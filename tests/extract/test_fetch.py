@@ -313,6 +313,8 @@ def test_robots_txt_is_fetched_once_per_host_and_obeyed() -> None:
         (httpx.Response(200, text="User-agent: newsdedup\nDisallow: /a\n"), False),
         (httpx.Response(200, text="User-agent: otherbot\nDisallow: /\n"), True),
         (httpx.Response(200, text="User-agent: *\nDisallow: /\n"), False),
+        (httpx.Response(503, headers={"Retry-After": "60"}), False),
+        (httpx.Response(301, headers={"Location": "/robots.txt"}), True),  # loop: unavailable
     ],
 )
 def test_robots_status_semantics(robots: httpx.Response, allowed: bool) -> None:
@@ -321,7 +323,7 @@ def test_robots_status_semantics(robots: httpx.Response, allowed: bool) -> None:
 
     [page] = fetch_all([Target("http://news.example/a", "s")], policy(retries=0),
                        transport=httpx.MockTransport(handler), resolver=resolver)
-    assert page.ok is allowed and (allowed or page.status is Reason.ROBOTS)
+    assert page.ok is allowed and (allowed or page.status is Reason.ROBOTS), page.detail
 
 
 # --- Politeness ----------------------------------------------------------------------------
@@ -345,6 +347,18 @@ def _recording_handler(hold_s: float) -> tuple[Callable[[httpx.Request], httpx.R
         return html()
 
     return handler, peak, starts
+
+
+def test_robots_network_failure_is_the_pages_reason() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/robots.txt":
+            raise httpx.ConnectError("connection refused", request=request)
+        raise AssertionError("the page must not be fetched when robots.txt could not be")
+
+    [page] = fetch_all([Target("http://news.example/a", "s")], policy(retries=0),
+                       transport=httpx.MockTransport(handler), resolver=resolver)
+    assert page.status is Reason.CONNECT_ERROR
+    assert page.detail.startswith("http://news.example/robots.txt unreachable")
 
 
 def test_per_host_concurrency() -> None:

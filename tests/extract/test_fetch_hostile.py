@@ -45,6 +45,19 @@ def test_each_hostile_case_gets_its_reason(server: HostileServer, path: str, rea
     assert elapsed < POLICY.total_timeout_s + 2.0
 
 
+def test_a_host_that_never_completes_the_handshake(server: HostileServer) -> None:
+    """SYNs dropped: robots.txt cannot be fetched, so the page is not either; it is recorded as
+    the timeout it is (not as 'robots'), within the connect timeout."""
+    started = time.monotonic()
+    [page] = fetch_all([Target(server.blackhole_url, "hostile")], POLICY)
+    assert page.status is Reason.TIMEOUT, page.detail
+    assert "robots.txt unreachable: no connection within 0.5s" in page.detail
+    assert time.monotonic() - started < POLICY.total_timeout_s + 1.0
+    no_robots = FetchPolicy(**{**POLICY.__dict__, "respect_robots": False})
+    [page] = fetch_all([Target(server.blackhole_url, "hostile")], no_robots)
+    assert page.status is Reason.TIMEOUT and "no connection within" in page.detail
+
+
 def test_deadline_is_total_not_per_read(server: HostileServer) -> None:
     """/drip sends a byte every 0.5 s and /drip-headers drips even the status line, so no
     single read ever waits long: only a total deadline stops them."""
