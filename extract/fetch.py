@@ -37,7 +37,7 @@ from urllib.parse import urljoin
 import httpcore
 import httpx
 
-from extract import guard
+from extract import guard, warc
 from extract.records import FetchedPage, Reason, Target, Validators
 from extract.robots import RobotsAnswer, RobotsCache, RobotsVerdict, origin_of
 from extract.urls import canonicalize
@@ -770,6 +770,51 @@ def page_from_body(target: Target, policy: FetchPolicy, clock: Clock = utc_now) 
     )
 
 
+def read_local(target: Target, max_bytes: int) -> bytes:
+    """The bytes of a page held on this machine (`local_path`, maybe `warc_offset`): gunzipped
+    (.html.gz) and at most `max_bytes`. Raises BodyTooLarge, ValueError (undecodable), OSError."""
+    assert target.local_path is not None
+    if target.warc_offset is not None:
+        try:
+            return warc.read_record(target.local_path, target.warc_offset, max_bytes)
+        except warc.RecordTooLarge:
+            raise BodyTooLarge from None
+    with open(target.local_path, "rb") as f:
+        raw = f.read(max_bytes + 1)
+    if len(raw) > max_bytes:  # compressed or not, the page is bigger than that
+        raise BodyTooLarge
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    decoder = BoundedDecoder(["gzip"], max_bytes)
+    try:
+        decoder.feed(raw)
+    except zlib.error as exc:
+        raise ValueError(f"bad gzip: {exc}") from None
+    return bytes(decoder.out)
+
+
+def page_from_local(target: Target, policy: FetchPolicy, clock: Clock = utc_now) -> FetchedPage:
+    """A Target held on this machine as a FetchedPage, read now (never over HTTP)."""
+    started = time.monotonic()
+    try:
+        body = read_local(target, policy.max_bytes)
+    except BodyTooLarge:
+        reason, detail = Reason.TOO_LARGE, f"over max_bytes {policy.max_bytes}"
+    except ValueError as exc:
+        reason, detail = Reason.DECODE_ERROR, str(exc)[:300]
+    except OSError as exc:
+        reason, detail = Reason.BAD_URL, f"cannot read {target.local_path}: {exc.strerror or exc}"
+    else:
+        page = page_from_body(replace(target, body=body), policy, clock)
+        return replace(page, elapsed_s=round(time.monotonic() - started, 3))
+    return FetchedPage(
+        url=target.url, final_url=target.url, source=target.source, status=reason,
+        fetched_at=clock(), content_type=target.content_type, detail=detail,
+        elapsed_s=round(time.monotonic() - started, 3),
+        title_hint=target.title_hint, published_hint=target.published_hint,
+    )
+
+
 def _interleave_by_host(indices: list[int], targets: Sequence[Target]) -> list[int]:
     """Round-robin over hosts, so that workers do not all queue on one host's slots while
     other hosts wait."""
@@ -798,9 +843,10 @@ def fetch_all(
 ) -> list[FetchedPage]:
     """One FetchedPage per target, in input order; never raises for a page's problem.
 
-    Targets with `body` set skip HTTP. A URL repeated (by canonical form) is fetched once and
-    its repeats are recorded as Reason.DUPLICATE_URL. `validators` maps a URL (as given, or
-    canonical) to what its last fetch returned, for a conditional GET."""
+    Targets with `body` or `local_path` set skip HTTP (local files and WARC records are read
+    in the workers). A URL repeated (by canonical form) is fetched once and its repeats are
+    recorded as Reason.DUPLICATE_URL. `validators` maps a URL (as given, or canonical) to what
+    its last fetch returned, for a conditional GET."""
     results: list[FetchedPage | None] = [None] * len(targets)
     first_seen: dict[str, int] = {}
     to_fetch: list[int] = []
@@ -822,6 +868,8 @@ def fetch_all(
     if to_fetch:
         with Fetcher(policy, transport=transport, resolver=resolver, clock=clock) as fetcher:
             def work(i: int) -> FetchedPage:
+                if targets[i].local_path is not None:
+                    return page_from_local(targets[i], policy, clock)
                 url = targets[i].url
                 v = validators.get(url) or validators.get(canonicalize(url))
                 return fetcher.fetch(targets[i], v)

@@ -51,15 +51,19 @@ class Source:
 
 @dataclass(frozen=True)
 class Target:
-    """A page to fetch, found by discovery. `body` is set when the content is already held
-    (a local file or a WARC record) and no HTTP request is needed."""
+    """A page to fetch, found by discovery. No HTTP request is made when `body` holds the
+    content, or when `local_path` says where on this machine it is (a file, or with
+    `warc_offset` one WARC record): directory and WARC discovery set `local_path`, so that a
+    million-page archive is listed without being held, and fetch_all reads each page when due."""
 
     url: str
     source: str
     title_hint: str | None = None
     published_hint: datetime | None = None
     body: bytes | None = None
-    content_type: str | None = None  # with `body`: the Content-Type it came with (WARC records)
+    content_type: str | None = None  # with `body`/`local_path`: the Content-Type it came with
+    local_path: str | None = None
+    warc_offset: int | None = None
 
 
 @dataclass(frozen=True)

@@ -249,12 +249,20 @@ class _Discovery:
             for name in sorted(filenames):
                 if not name.lower().endswith(HTML_SUFFIXES):
                     continue
-                path = Path(dirpath, name)
-                body = self.read_file(path, self.policy.max_bytes)
-                if body is None:
+                path = Path(dirpath, name).resolve()
+                try:
+                    size = path.stat().st_size
+                except OSError as exc:
+                    self.fail(path.as_uri(), Reason.BAD_URL, f"cannot read: {exc.strerror}")
                     continue
-                if not self.add(Target(url=path.resolve().as_uri(), source=self.source.name,
-                                       body=body, content_type="text/html")):
+                if size > self.policy.max_bytes:  # (a .gz is checked again once inflated)
+                    self.fail(path.as_uri(), Reason.TOO_LARGE,
+                              f"{size} bytes > max_bytes {self.policy.max_bytes}", n_bytes=size)
+                    continue
+                # Listed, not read: fetch_all reads each file when it gets to it.
+                target = Target(url=path.as_uri(), source=self.source.name,
+                                content_type="text/html", local_path=str(path))
+                if not self.add(target):
                     return
 
     def warc(self, location: str) -> None:
@@ -263,7 +271,7 @@ class _Discovery:
             self.fail(location, Reason.BAD_URL,
                       f"no WARC file at {location} (WARC files are read locally; download first)")
             return
-        for item in read_warc(path, self.source.name, self.policy.max_bytes):
+        for item in read_warc(path, self.source.name):
             if isinstance(item, WarcProblem):
                 self.fail(item.url, item.reason, item.detail, http_status=item.http_status,
                           content_type=item.content_type)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -195,14 +196,23 @@ def test_directory_walk(tmp_path: Path) -> None:
     (tmp_path / "bomb.html.gz").write_bytes(gzip.compress(b" " * (4 * 1024 * 1024)))
     targets, failures = run(SourceKind.DIRECTORY, str(tmp_path))
     names = [t.url.rsplit("/", 1)[-1] for t in targets]
-    assert names == ["a.html", "c.htm", "d.html.gz"]
-    assert all(t.url.startswith("file:///") for t in targets)
-    assert targets[2].body == article_html(3)  # gunzipped
-    assert sorted((f.url.rsplit("/", 1)[-1], f.status) for f in failures) == [
-        ("bomb.html.gz", Reason.TOO_LARGE), ("broken.html.gz", Reason.DECODE_ERROR),
-        ("huge.html", Reason.TOO_LARGE)]
-    pages = fetch_all(targets, POLICY)  # bodies held: no HTTP at all
-    assert [p.status for p in pages] == [Reason.OK] * 3 and pages[0].body == article_html(1)
+    assert names == ["a.html", "bomb.html.gz", "broken.html.gz", "c.htm", "d.html.gz"]
+    assert all(t.url.startswith("file:///") and t.body is None and t.local_path for t in targets)
+    assert [(f.url.rsplit("/", 1)[-1], f.status) for f in failures] == [
+        ("huge.html", Reason.TOO_LARGE)]  # known from its size alone
+    pages = fetch_all(targets, POLICY)  # read from disk now; no HTTP at all
+    assert [p.status for p in pages] == [Reason.OK, Reason.TOO_LARGE, Reason.DECODE_ERROR,
+                                         Reason.OK, Reason.OK]
+    assert pages[0].body == article_html(1) and pages[4].body == article_html(3)  # gunzipped
+    assert pages[0].url == targets[0].url and pages[0].content_type == "text/html"
+
+
+def test_a_vanished_local_file_is_recorded(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_bytes(article_html(1))
+    targets, _ = run(SourceKind.DIRECTORY, str(tmp_path))
+    (tmp_path / "a.html").unlink()
+    [page] = fetch_all(targets, POLICY)
+    assert page.status is Reason.BAD_URL and "cannot read" in page.detail
 
 
 def test_missing_directory() -> None:
@@ -238,14 +248,18 @@ def test_warc_records(tmp_path: Path) -> None:
     path = tmp_path / "news.warc.gz"
     _warc(path)
     targets, failures = run(SourceKind.WARC, str(path))
-    assert [t.url for t in targets] == ["https://news.example/1", "https://news.example/2"]
-    assert targets[0].body == article_html(1) and targets[1].body == article_html(2)
+    assert [t.url for t in targets] == ["https://news.example/1", "https://news.example/2",
+                                        "https://news.example/big"]
+    assert all(t.body is None and t.warc_offset is not None for t in targets)  # listed only
     assert targets[0].content_type == "text/html; charset=utf-8"
-    assert sorted((f.url, f.status) for f in failures) == [
-        ("https://news.example/big", Reason.TOO_LARGE),
+    assert [(f.url, f.status) for f in failures] == [
         ("https://news.example/doc.pdf", Reason.NOT_HTML)]
-    pages = fetch_all(targets, POLICY)
-    assert all(p.ok for p in pages) and pages[0].encoding == "utf-8"
+    pages = fetch_all(targets, POLICY)  # each record read by its offset, gunzipped payload
+    assert [p.status for p in pages] == [Reason.OK, Reason.OK, Reason.TOO_LARGE]
+    assert pages[0].body == article_html(1) and pages[1].body == article_html(2)
+    assert pages[0].encoding == "utf-8"
+    wrong = replace(targets[0], warc_offset=3)  # not the start of a record
+    assert fetch_all([wrong], POLICY)[0].status is Reason.DECODE_ERROR
 
 
 def test_unreadable_warc(tmp_path: Path) -> None:
