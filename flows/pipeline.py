@@ -1,28 +1,73 @@
 """The ingestion flow: discover -> fetch -> extract -> dedupe -> load, one Prefect task per source
-or per batch (never per article: Prefect drops task-run records above a few thousand per run)."""
+or per batch (never per article: Prefect drops task-run records above a few thousand per run).
+
+Stages run one after the other (each stage's tasks run side by side), so that each has a wall
+time of its own in RunSummary.stage_seconds; "prefect" is what the flow spent outside the
+stages (task orchestration, artifacts, events).
+
+Retries: page-level problems (a timeout, a 404, a robots refusal, a page that will not extract)
+are rows with a reason, never exceptions, so a task only raises when something around the pages
+broke. Only transient ones are retried (`is_transient`): the warehouse writer briefly held by
+another process, a dropped connection to Redis or Dask. A bug or a bad setting fails at once.
+
+Caching: none (NO_CACHE on every task). The safe cache is already there, below Prefect: each
+URL's ETag/Last-Modified is kept in the warehouse and sent back (a 304 costs no extraction), and
+an article whose content hash is unchanged is not re-grouped. A Prefect result cache would have
+to hash and store every page body (megabytes per task) to save work the warehouse already
+skips, and Prefect's default policy would hash those inputs on every call.
+
+Timeouts: per task, from the settings (`fetch_timeout_s`, `extract_timeout_s`), as a backstop
+only: the fetcher bounds each request and the extraction pool each page. Loads and dedupe have
+none: a long load is a big load, and killing it mid-transaction gains nothing.
+"""
 
 from __future__ import annotations
 
+import math
+import multiprocessing
+import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import anyio.to_thread
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
+from prefect.tasks import Task
 
 import dedupe
 from dedupe.records import Grouping
+from extract.clean import clean_page
 from extract.fetch import FetchPolicy, fetch_all
-from extract.pool import clean_pages
+from extract.pool import clean_pages, default_workers, failed_article
 from extract.records import Article, FetchedPage, Reason, Source, Target
 from extract.sources import discover
 from extract.urls import site_of
-from flows.config import Settings, load_settings
-from warehouse.store import RunCounts, UrlState, Warehouse
+from flows import reporting, scaleout
+from flows.config import ExtractSettings, Settings, load_settings
+from warehouse.errors import WarehouseBusy
+from warehouse.store import RunCounts, UrlState, Warehouse, hold_run_lock
 
 # Outcomes that are not failures: the page was fetched, or there was nothing new to fetch.
 NOT_FAILURES = frozenset({Reason.OK, Reason.NOT_MODIFIED, Reason.DEFERRED})
+
+STAGES = ("discover", "fetch", "extract", "dedupe", "load")
+
+# Two retries, 5 s then 30 s apart: a writer held by `newsdedup export` or a Redis restart is
+# over within seconds; something still broken after 35 s is not transient.
+TRANSIENT_RETRIES = 2
+RETRY_DELAYS_S = [5, 30]
+# Backstop for a discovery (a feed, or a sitemap tree of up to max_sitemaps documents, each
+# bounded by total_timeout_s = 30 s and fetched one after the other): 100 x 30 s = 50 min.
+DISCOVER_TIMEOUT_S = 3600
+# Extra seconds on every computed backstop, for process start-up and slow CI.
+TIMEOUT_SLACK_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -33,26 +78,91 @@ class RunSummary:
     new_event_ids: tuple[str, ...] = ()
     updated_event_ids: tuple[str, ...] = ()
     failures_by_domain: dict[str, int] = field(default_factory=dict)
+    # Wall seconds per stage (STAGES), plus "prefect" (total - sum of stages: orchestration,
+    # artifacts, events) and "total" (the flow function, start to end).
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def new_run_id(now: datetime) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
 
 
-@task(name="discover", task_run_name="discover-{source.name}", retries=0)
-def discover_source(source: Source, policy: FetchPolicy) -> tuple[list[Target], list[FetchedPage]]:
-    return discover(source, policy)
+# -- retries ---------------------------------------------------------------------------------
 
 
-@task(name="fetch", task_run_name="fetch-{source_name}")
-def fetch_source(
-    source_name: str,
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: it may well work in a few seconds, with the same inputs."""
+    if type(exc).__name__ == "TaskRunTimeoutError":
+        return False  # our own backstop: trying the same work again would time out again
+    if isinstance(exc, (WarehouseBusy, ConnectionError, TimeoutError)):
+        return True
+    module = type(exc).__module__
+    if module.startswith("redis") and type(exc).__name__ in {
+        "ConnectionError", "TimeoutError", "BusyLoadingError",
+    }:
+        return True
+    # distributed.comm.core.CommClosedError: a Dask worker or scheduler connection dropped.
+    return module.startswith("distributed") and type(exc).__name__ == "CommClosedError"
+
+
+def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect's retry_condition_fn: retry only transient failures."""
+    try:
+        state.result()
+    except Exception as exc:  # the task's exception, re-raised by result()
+        return is_transient(exc)
+    return False
+
+
+TASK_OPTIONS: dict[str, Any] = {
+    "retries": TRANSIENT_RETRIES,
+    "retry_delay_seconds": RETRY_DELAYS_S,
+    "retry_condition_fn": retry_if_transient,
+    "cache_policy": NO_CACHE,
+}
+
+
+def fetch_timeout_s(n_targets: int, policy: FetchPolicy) -> float:
+    """Backstop for one source's fetch: every request at its full time limit, every retry
+    taken, the per-host delay between them, per_host_concurrency at a time (a source is often
+    one host). 1,000 targets at the defaults: 1000 x (30 x 2 + 1) / 2 = 8.5 h; the sample's 10
+    targets: 5 min."""
+    per_request = policy.total_timeout_s * (policy.retries + 1) + policy.per_host_delay_s
+    return n_targets * per_request / max(1, policy.per_host_concurrency) + TIMEOUT_SLACK_S
+
+
+def extract_timeout_s(n_pages: int, settings: ExtractSettings, workers: int) -> float:
+    """Backstop for extracting n_pages on `workers` processes: every page at its time limit."""
+    return math.ceil(n_pages / max(1, workers)) * settings.timeout_s + TIMEOUT_SLACK_S
+
+
+# -- tasks ------------------------------------------------------------------------------------
+
+
+# discover and fetch are async tasks around blocking library calls run in a thread: Prefect can
+# enforce timeout_seconds only by cancelling an await (a sync task submitted to a worker thread
+# cannot be interrupted; Prefect warns so). When the backstop fires the task fails at once and
+# the abandoned thread ends with the run's process.
+@task(name="discover", task_run_name="discover-{source.name}", timeout_seconds=DISCOVER_TIMEOUT_S,
+      **TASK_OPTIONS)
+async def discover_source(
+    source: Source, policy: FetchPolicy
+) -> tuple[list[Target], list[FetchedPage]]:
+    targets, failures = await anyio.to_thread.run_sync(discover, source, policy)
+    get_run_logger().info(
+        "%s: %d targets, %d discovery failures", source.name, len(targets), len(failures)
+    )
+    return targets, failures
+
+
+def fetch_due(
     targets: list[Target],
     policy: FetchPolicy,
     states: dict[str, UrlState],
     now: datetime,
 ) -> list[FetchedPage]:
-    """Fetch one source's targets. URLs deferred by an earlier Retry-After are not contacted."""
+    """Fetch `targets`, sending back stored validators. URLs deferred by an earlier Retry-After
+    are not contacted."""
     due: list[Target] = []
     deferred: list[FetchedPage] = []
     for t in targets:
@@ -67,18 +177,52 @@ def fetch_source(
             )
         else:
             due.append(t)
-    validators = {url: s.validators for url, s in states.items()}
+    validators = {t.url: states[t.url].validators for t in due if t.url in states}
     return deferred + fetch_all(due, policy, validators)
 
 
-@task(name="extract", task_run_name="extract-{source_name}")
+@task(name="fetch", task_run_name="fetch-{source_name}", **TASK_OPTIONS)
+async def fetch_source(
+    source_name: str,
+    targets: list[Target],
+    policy: FetchPolicy,
+    states: dict[str, UrlState],
+    now: datetime,
+) -> list[FetchedPage]:
+    """Fetch one source's targets (timeout_seconds set per call: fetch_timeout_s)."""
+    pages = await anyio.to_thread.run_sync(fetch_due, targets, policy, states, now)
+    outcomes = Counter(str(p.status) for p in pages)
+    get_run_logger().info("%s: %s", source_name, dict(sorted(outcomes.items())))
+    return pages
+
+
+@task(name="extract", task_run_name="extract-{source_name}", **TASK_OPTIONS)
 def extract_source(
     source_name: str, pages: list[FetchedPage], workers: int | None, timeout_s: float
 ) -> list[Article]:
+    """One source's pages on the local process pool (every core, a hard limit per page)."""
     return clean_pages(pages, workers=workers, timeout_s=timeout_s)
 
 
-@task(name="load-pages")
+def _extract_in_process(page: FetchedPage) -> Article:
+    try:
+        article = clean_page(page)
+    except Exception as exc:  # the page's failure, recorded like the pool records it
+        return failed_article(page, Reason.EXTRACTION_FAILED, f"{type(exc).__name__}: {exc}"[:300])
+    return article if article.url == page.url else replace(article, url=page.url)
+
+
+@task(name="extract-batch", task_run_name="extract-batch-{index}", **TASK_OPTIONS)
+def extract_batch(index: int, pages: list[FetchedPage], timeout_s: float) -> list[Article]:
+    """One batch on a Dask worker: a one-process pool (so a page that hangs is killed after
+    timeout_s), or, where the worker is a daemon and may not start processes (a remote
+    cluster's default), in the worker itself, bounded by the task's timeout instead."""
+    if multiprocessing.current_process().daemon:
+        return [_extract_in_process(p) for p in pages]
+    return clean_pages(pages, workers=1, timeout_s=timeout_s)
+
+
+@task(name="load-pages", **TASK_OPTIONS)
 def load_pages(
     settings: Settings, run_id: str, pages: list[FetchedPage], articles: list[Article]
 ) -> set[str]:
@@ -86,18 +230,30 @@ def load_pages(
         return wh.load_pages(run_id, pages, articles, datetime.now(UTC))
 
 
-@task(name="dedupe")
-def group_new(settings: Settings) -> Grouping:
+@task(name="dedupe", **TASK_OPTIONS)
+def group_new(settings: Settings, run_id: str) -> tuple[Grouping, frozenset[str]]:
+    """Group the articles not grouped yet. Returns the grouping and the ids of the events that
+    existed before (every stored event has members with a grouping state)."""
     with Warehouse.open(settings.warehouse_path, publish=False) as wh:
         docs = wh.ungrouped_documents()
         prior = wh.dedupe_states() if docs else []
-    return dedupe.group(docs, prior)
+    known = frozenset(s.event_id for s in prior if s.event_id)
+    storage = scaleout.redis_storage_config(settings.dedupe, f"newsdedup:{run_id}")
+    if storage is None:
+        return dedupe.group(docs, prior), known
+    try:
+        return dedupe.group(docs, prior, storage_config=storage), known
+    finally:
+        scaleout.drop_redis_keys(storage)
 
 
-@task(name="load-events")
+@task(name="load-events", **TASK_OPTIONS)
 def load_grouping(settings: Settings, run_id: str, grouping: Grouping) -> tuple[int, int]:
     with Warehouse.open(settings.warehouse_path, publish=False) as wh:
         return wh.load_grouping(run_id, grouping, datetime.now(UTC))
+
+
+# -- the run ----------------------------------------------------------------------------------
 
 
 def _copies(grouping: Grouping) -> int:
@@ -112,42 +268,148 @@ def _domain(url: str) -> str:
     return site_of(url) or "(local)"
 
 
-def execute(settings: Settings) -> RunSummary:
-    """One run of the pipeline inside the current Prefect flow run."""
+class _Clock:
+    """Wall seconds per stage."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.seconds: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - t0
+
+    def summary(self) -> dict[str, float]:
+        total = time.perf_counter() - self.started
+        out = {k: round(v, 3) for k, v in self.seconds.items()}
+        out["prefect"] = round(max(0.0, total - sum(self.seconds.values())), 3)
+        out["total"] = round(total, 3)
+        return out
+
+
+def _extract(
+    settings: Settings, per_source_pages: dict[str, list[FetchedPage]]
+) -> list[Article]:
+    ex = settings.extract
+    if ex.executor == "dask":
+        return _extract_on_dask(settings, [p for pages in per_source_pages.values() for p in pages])
+    # Local: sources one after the other, each on every core, so the cores stay busy without
+    # being oversubscribed.
+    workers = ex.workers or default_workers()
+    articles: list[Article] = []
+    for name, pages in per_source_pages.items():
+        timed = extract_source.with_options(
+            timeout_seconds=extract_timeout_s(len(pages), ex, workers)
+        )
+        articles.extend(timed(name, pages, ex.workers, ex.timeout_s))
+    return articles
+
+
+def _extract_on_dask(settings: Settings, pages: list[FetchedPage]) -> list[Article]:
+    """Every page, in batches (scaleout.BATCH_PAGES) as Prefect tasks on a Dask cluster, in
+    input order. The task runner is entered here, not on the flow, so that only extraction
+    goes to the cluster and a local run pays nothing for Dask."""
+    ex = settings.extract
     logger = get_run_logger()
+    parts = scaleout.batches(pages)
+    if not parts:
+        return []
+    # No timeout_seconds on extract_batch: it runs in a Dask worker's thread, where Prefect
+    # cannot interrupt it; the one-process pool in extract_batch bounds each page instead.
+    with scaleout.local_cluster_workers_may_fork(), scaleout.dask_task_runner(ex) as runner:
+        logger.info("extracting %d pages in %d batches on Dask", len(pages), len(parts))
+        futures = [
+            runner.submit(extract_batch, {"index": i, "pages": batch, "timeout_s": ex.timeout_s})
+            for i, batch in enumerate(parts)
+        ]
+        return [a for fut in futures for a in fut.result()]
+
+
+def execute(settings: Settings) -> RunSummary:
+    """One run of the pipeline inside the current Prefect flow run. Holds the warehouse's run
+    lock throughout: a second run on the same warehouse fails at once with WarehouseBusy."""
+    with hold_run_lock(settings.warehouse_path):
+        return _execute_locked(settings)
+
+
+def _execute_locked(settings: Settings) -> RunSummary:
+    logger = get_run_logger()
+    clock = _Clock()
     started = datetime.now(UTC)
     run_id = new_run_id(started)
+    progress = reporting.Progress(run_id)
     config_path = str(settings.config_path) if settings.config_path else None
-    with Warehouse.open(settings.warehouse_path, publish=False) as wh:
+    with clock.stage("load"), Warehouse.open(settings.warehouse_path, publish=False) as wh:
         wh.start_run(run_id, started, config_path)
+        interrupted = wh.mark_interrupted_runs(run_id)
         states = wh.url_states()
+    if interrupted:
+        logger.warning("%d earlier run(s) had been killed before finishing", interrupted)
+    try:
+        return _stages(settings, run_id, started, states, clock, progress)
+    except BaseException:
+        with Warehouse.open(settings.warehouse_path, publish=False) as wh:
+            wh.finish_run(run_id, datetime.now(UTC), RunCounts(), status="failed")
+        raise
 
-    # discover and fetch: one task per source, submitted together so sources overlap.
-    discovered = {s.name: discover_source.submit(s, settings.fetch) for s in settings.sources}
+
+def _stages(
+    settings: Settings,
+    run_id: str,
+    started: datetime,
+    states: dict[str, UrlState],
+    clock: _Clock,
+    progress: reporting.Progress,
+) -> RunSummary:
+    logger = get_run_logger()
     pages: list[FetchedPage] = []
-    fetch_futures = {}
-    n_targets = 0
-    for name, fut in discovered.items():
-        targets, failures = fut.result()
-        n_targets += len(targets)
+
+    with clock.stage("discover"):
+        futures = {s.name: discover_source.submit(s, settings.fetch) for s in settings.sources}
+        discovered = {name: fut.result() for name, fut in futures.items()}
+    n_targets = sum(len(targets) for targets, _ in discovered.values())
+    for _, failures in discovered.values():
         pages.extend(failures)
-        fetch_futures[name] = fetch_source.submit(name, targets, settings.fetch, states, started)
-    per_source_pages = {name: fut.result() for name, fut in fetch_futures.items()}
-    logger.info("fetched %d pages from %d sources", sum(map(len, per_source_pages.values())),
-                len(settings.sources))
+    logger.info("discover: %d targets from %d sources in %.2f s", n_targets,
+                len(settings.sources), clock.seconds["discover"])
+    progress.stage_done("discover", f"{n_targets} targets")
 
-    # extract: process pool inside each task; sources one after the other to keep cores busy
-    # without oversubscribing them.
-    articles: list[Article] = []
-    for name, source_pages in per_source_pages.items():
+    with clock.stage("fetch"):
+        fetches = {
+            name: fetch_source.with_options(
+                timeout_seconds=fetch_timeout_s(len(targets), settings.fetch)
+            ).submit(name, targets, settings.fetch, states, started)
+            for name, (targets, _) in discovered.items()
+        }
+        per_source_pages = {name: fut.result() for name, fut in fetches.items()}
+    for source_pages in per_source_pages.values():
         pages.extend(source_pages)
-        articles.extend(
-            extract_source(name, source_pages, settings.extract.workers, settings.extract.timeout_s)
-        )
+    n_ok = sum(1 for p in pages if p.status is Reason.OK)
+    logger.info("fetch: %d pages fetched of %d in %.2f s", n_ok, len(pages), clock.seconds["fetch"])
+    progress.stage_done("fetch", f"{n_ok} pages fetched")
 
-    new_ids = load_pages(settings, run_id, pages, articles)
-    grouping = group_new(settings)
-    n_events_new, n_events_updated = load_grouping(settings, run_id, grouping)
+    with clock.stage("extract"):
+        articles = _extract(settings, per_source_pages)
+    n_extracted = sum(1 for a in articles if a.status is Reason.OK)
+    logger.info("extract: %d articles from %d pages in %.2f s (%s)", n_extracted, len(articles),
+                clock.seconds["extract"], settings.extract.executor)
+    progress.stage_done("extract", f"{n_extracted} articles")
+
+    with clock.stage("load"):
+        new_ids = load_pages(settings, run_id, pages, articles)
+    with clock.stage("dedupe"):
+        grouping, known_events = group_new(settings, run_id)
+    logger.info("dedupe: %d articles grouped into %d touched events in %.2f s (LSH in %s)",
+                len(grouping.assignments), len(grouping.events), clock.seconds["dedupe"],
+                settings.dedupe.lsh_storage)
+    progress.stage_done("dedupe", f"{len(grouping.events)} events touched")
+
+    with clock.stage("load"):
+        n_events_new, n_events_updated = load_grouping(settings, run_id, grouping)
 
     # A URL fails at most once: at fetch, or (its page fetched fine) at extraction.
     failed_at_fetch = {p.url for p in pages if p.status not in NOT_FAILURES}
@@ -162,25 +424,43 @@ def execute(settings: Settings) -> RunSummary:
     by_domain = Counter(_domain(url) for url, _ in failed)
     counts = RunCounts(
         n_targets=n_targets,
-        n_fetched=sum(1 for p in pages if p.status is Reason.OK),
+        n_fetched=n_ok,
         n_not_modified=sum(1 for p in pages if p.status is Reason.NOT_MODIFIED),
         n_deferred=sum(1 for p in pages if p.status is Reason.DEFERRED),
         n_failed=sum(failures.values()),
         n_articles_new=len(new_ids),
-        n_too_short=sum(1 for a in articles if a.status is Reason.TOO_SHORT and a.article_id in new_ids),
+        n_too_short=sum(
+            1 for a in articles if a.status is Reason.TOO_SHORT and a.article_id in new_ids
+        ),
         n_copies=_copies(grouping),
         n_events_new=n_events_new,
         n_events_updated=n_events_updated,
         failures=dict(sorted(failures.items())),
     )
-    with Warehouse.open(settings.warehouse_path, publish=True) as wh:
+    with clock.stage("load"), Warehouse.open(settings.warehouse_path, publish=True) as wh:
         wh.finish_run(run_id, datetime.now(UTC), counts)
+    progress.stage_done("load", f"{n_events_new} new, {n_events_updated} updated events")
+
+    rows = reporting.event_rows(grouping.events, frozenset(
+        e.event_id for e in grouping.events if e.event_id not in known_events
+    ))
+    reporting.publish_run(
+        run_id, counts, dict(by_domain.most_common()), rows, clock.summary(),
+        str(settings.warehouse_path),
+    )
+    n_emitted = reporting.emit_new_events(rows, run_id)
+    stage_seconds = clock.summary()
     logger.info("run %s: %s", run_id, counts)
+    logger.info("stage seconds: %s; %d newsdedup.event.created events emitted",
+                stage_seconds, n_emitted)
     return RunSummary(
         run_id=run_id,
         warehouse=settings.warehouse_path,
         counts=counts,
+        new_event_ids=tuple(r.event_id for r in rows if r.status == "new"),
+        updated_event_ids=tuple(r.event_id for r in rows if r.status == "updated"),
         failures_by_domain=dict(by_domain.most_common()),
+        stage_seconds=stage_seconds,
     )
 
 
@@ -205,5 +485,9 @@ def summarize(summary: RunSummary) -> str:
         f"  new articles {c.n_articles_new} (too short {c.n_too_short}), copies {c.n_copies},"
         f" new events {c.n_events_new}, updated events {c.n_events_updated}"
     )
+    if summary.stage_seconds:
+        lines.append(
+            "  seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in summary.stage_seconds.items())
+        )
     lines.append(f"  warehouse {summary.warehouse}")
     return "\n".join(lines)

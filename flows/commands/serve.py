@@ -1,15 +1,175 @@
-"""`newsdedup serve`: placeholder until its owner lands it."""
+"""`newsdedup serve [--config FILE]`: register the ingestion flow as a Prefect deployment with
+the cron of `[schedule]` and run its schedule, against a running Prefect server. One run at a
+time: the deployment's concurrency limit is 1 and a run due while another is still going is
+cancelled (the next one picks up everything new anyway), rather than queued behind it.
+
+`--start-server` (what `make serve` uses) first starts `prefect server start` on 127.0.0.1 when
+no server answers, then serves in a child process that has PREFECT_API_URL set; `--sample`
+schedules the bundled sample, served on 127.0.0.1, for a newcomer without a settings file."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
+
+from flows.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
+
+DEPLOYMENT_NAME = "newsdedup"
+FLOW_NAME = "newsdedup-ingest"
+SAMPLE_CRON = "*/10 * * * *"  # the sample changes never; every 10 minutes shows the schedule
 
 
 def add_parser(sub: Any, name: str) -> None:
-    parser = sub.add_parser(name, help="(not yet implemented)")
+    parser = sub.add_parser(
+        name, help="register the scheduled deployment and run its schedule (needs a Prefect server)"
+    )
+    parser.add_argument(
+        "--config", type=Path, default=None, help="settings file (default ./newsdedup.toml)"
+    )
+    parser.add_argument("--name", default=DEPLOYMENT_NAME, help="deployment name")
+    parser.add_argument(
+        "--start-server", action="store_true",
+        help="start a local Prefect server on 127.0.0.1 first when none answers",
+    )
+    parser.add_argument(
+        "--sample", action="store_true",
+        help="schedule the bundled sample (served on 127.0.0.1) instead of a settings file",
+    )
     parser.set_defaults(handler=run)
 
 
+def _api_url() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    return os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value() or None
+
+
+def _child_argv(args: argparse.Namespace) -> list[str]:
+    argv = [sys.executable, "-m", "flows.cli", "serve", "--name", args.name]
+    if args.config:
+        argv += ["--config", str(args.config)]
+    if args.sample:
+        argv.append("--sample")
+    return argv
+
+
+def _serve_with_server(args: argparse.Namespace) -> int:
+    from flows import server
+
+    api = _api_url() or server.api_url(server.DEFAULT_PORT)
+    process = None
+    if server.is_healthy(api):
+        print(f"Prefect server already running at {api}")
+    else:
+        if not api.startswith("http://127.0.0.1:"):
+            print(f"newsdedup serve: no Prefect server answers at {api}; start it, or unset "
+                  "PREFECT_API_URL to have one started on 127.0.0.1", file=sys.stderr)
+            return 2
+        port = int(api.split(":")[2].split("/")[0])
+        log = Path(".prefect-server.log").resolve()
+        print(f"starting a Prefect server on 127.0.0.1:{port} (log: {log}) ...", flush=True)
+        process = server.start_server(port, log_path=log)
+        try:
+            waited = server.wait_healthy(api, process, log_path=log)
+        except server.ServerError as exc:
+            server.stop_server(process)
+            print(f"newsdedup serve: {exc}", file=sys.stderr)
+            return 1
+        print(f"Prefect server healthy after {waited:.1f} s", flush=True)
+    env = dict(os.environ, PREFECT_API_URL=api)
+    child = subprocess.Popen(_child_argv(args), env=env)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.wait()  # it got the same Ctrl-C and pauses its schedule on the way out
+        return 130
+    finally:
+        if process is not None:
+            print("stopping the Prefect server this command started", flush=True)
+            server.stop_server(process)
+
+
+def _sample_settings_file(directory: Path, base_url: str) -> Path:
+    from flows.commands.demo import demo_config
+
+    config = directory / "newsdedup-sample.toml"
+    text = demo_config(base_url, Path("newsdedup.duckdb"))
+    config.write_text(text + f'\n[schedule]\ncron = "{SAMPLE_CRON}"\n', encoding="utf-8")
+    return config
+
+
+def serve_settings(settings: Settings, config_path: Path, name: str = DEPLOYMENT_NAME) -> None:
+    """Register the deployment and run its schedule until interrupted (blocks)."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.deployments.runner import EntrypointType
+    from prefect.schedules import Cron
+
+    from flows.pipeline import ingest
+    from flows.server import ui_url
+
+    assert settings.cron is not None
+    api = _api_url() or ""
+    print(f"deployment {FLOW_NAME}/{name}: cron {settings.cron!r} ({settings.timezone}),"
+          f" settings {config_path}")
+    print(f"Prefect UI: {ui_url(api)}  (runs: {ui_url(api)}/runs, deployments:"
+          f" {ui_url(api)}/deployments)")
+    print(f"run it now: prefect deployment run '{FLOW_NAME}/{name}'", flush=True)
+    ingest.serve(
+        name=name,
+        schedules=[Cron(settings.cron, timezone=settings.timezone)],
+        parameters={"config_path": str(config_path)},
+        # Deployment-wide: at most one run, even with several `serve` processes; a run due
+        # while one is going is cancelled, not queued (a queue would grow without bound when
+        # runs take longer than the interval).
+        global_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+        ),
+        limit=1,  # and this process runs one flow run at a time
+        tags=["newsdedup"],
+        description="Discover, fetch, extract, group and load every configured source once.",
+        # By module path, so that the runner finds the flow from any working directory.
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        pause_on_shutdown=True,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("newsdedup serve: not implemented yet")
+    if args.start_server:
+        return _serve_with_server(args)
+    if not _api_url():
+        print(
+            "newsdedup serve: schedules need a running Prefect server (the temporary one a"
+            " single run starts cannot run them). Either run `make serve` (starts one on"
+            " 127.0.0.1), or start one with `prefect server start --host 127.0.0.1` and"
+            " `export PREFECT_API_URL=http://127.0.0.1:4200/api`.",
+            file=sys.stderr,
+        )
+        return 2
+    if args.sample:
+        from flows.commands.demo import DEMO_PORT
+        from flows.sampleserver import SAMPLE_DIR, serve_directory
+
+        with serve_directory(SAMPLE_DIR, port=DEMO_PORT) as base_url, \
+                tempfile.TemporaryDirectory() as tmp:
+            config = _sample_settings_file(Path(tmp), base_url)
+            serve_settings(load_settings(config), config, args.name)
+        return 0
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"newsdedup serve: {exc}", file=sys.stderr)
+        return 2
+    if settings.cron is None:
+        print(
+            f"newsdedup serve: {args.config or DEFAULT_CONFIG} has no schedule; add e.g.\n\n"
+            '[schedule]\ncron = "0 * * * *"   # every hour\ntimezone = "UTC"',
+            file=sys.stderr,
+        )
+        return 2
+    serve_settings(settings, (args.config or DEFAULT_CONFIG).resolve(), args.name)
+    return 0

@@ -1,0 +1,167 @@
+"""Orchestration: the pieces without Prefect (reporting, batching, retry rules, timeouts), then
+the acceptance test against a real `prefect server start` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from prefect.states import Completed, Failed
+
+from dedupe.records import Event
+from extract.fetch import FetchPolicy
+from flows import reporting, scaleout
+from flows.config import ExtractSettings
+from flows.pipeline import (
+    STAGES,
+    extract_timeout_s,
+    fetch_timeout_s,
+    is_transient,
+    retry_if_transient,
+)
+from tests.flows.conftest import PrefectServer, write_config
+from warehouse.errors import WarehouseBusy, WarehouseCorrupt
+from warehouse.queries import read_only
+from warehouse.store import RunCounts
+
+
+def _event(event_id: str, n: int, date: str | None = "2025-01-07") -> Event:
+    return Event(
+        event_id=event_id, title=f"title {event_id}", canonical_doc_id="d", canonical_rule="r",
+        member_ids=tuple(f"d{i}" for i in range(n)), n_sources=n,
+        first_published_at=datetime(2025, 1, 7, tzinfo=UTC), event_date=date,
+    )
+
+
+def test_event_rows_put_new_events_first_and_largest_first() -> None:
+    rows = reporting.event_rows(
+        [_event("a", 1), _event("b", 3), _event("c", 2, None)], new_ids=frozenset({"a", "c"})
+    )
+    assert [(r.event_id, r.status) for r in rows] == [("c", "new"), ("a", "new"), ("b", "updated")]
+    assert rows[0].date == "2025-01-07"  # no agreed date: the first publication's
+
+
+def test_summary_markdown_names_failures_copies_events_and_stage_times() -> None:
+    counts = RunCounts(n_targets=5, n_fetched=3, n_failed=2, n_copies=1, n_events_new=1,
+                       failures={"timeout": 1, "robots": 1})
+    rows = reporting.event_rows([_event("a", 2)], frozenset({"a"}))
+    text = reporting.summary_markdown(
+        "run-1", counts, {"slow.example": 1, "strict.example": 1}, rows,
+        {"fetch": 1.5, "prefect": 0.25}, "/tmp/w.duckdb",
+    )
+    for needle in ("| fetched | 3 |", "| timeout | 1 |", "| slow.example | 1 |",
+                   "| copies (syndicated or repeated text) | 1 |", "**title a**",
+                   "| prefect | 0.25 |"):
+        assert needle in text
+
+
+def test_events_table_is_capped() -> None:
+    rows = reporting.event_rows(
+        [_event(f"e{i}", 1) for i in range(reporting.MAX_TABLE_ROWS + 5)], frozenset()
+    )
+    assert len(reporting.events_table(rows)) == reporting.MAX_TABLE_ROWS
+
+
+def test_batches_keep_order_and_bound_the_task_count() -> None:
+    assert scaleout.batches(list(range(5)), size=2) == [[0, 1], [2, 3], [4]]
+    many = scaleout.batches(list(range(100_000)))
+    assert len(many) == scaleout.MAX_BATCHES and sum(map(len, many)) == 100_000
+    assert scaleout.batches([]) == []
+    with pytest.raises(ValueError, match="at least 1"):
+        scaleout.batches([1], size=0)
+
+
+def test_only_transient_errors_are_retried() -> None:
+    assert is_transient(WarehouseBusy("held"))
+    assert is_transient(ConnectionResetError())
+    assert not is_transient(WarehouseCorrupt("bad file"))
+    assert not is_transient(ValueError("a bug"))
+    import redis
+
+    assert is_transient(redis.exceptions.ConnectionError("refused"))
+    assert not is_transient(redis.exceptions.ResponseError("WRONGTYPE"))
+    from prefect.task_engine import TaskRunTimeoutError
+
+    assert not is_transient(TaskRunTimeoutError("backstop"))
+
+
+def test_retry_condition_reads_the_failed_state() -> None:
+    assert retry_if_transient(None, None, Failed(data=WarehouseBusy("held")))  # type: ignore[arg-type]
+    assert not retry_if_transient(None, None, Failed(data=KeyError("x")))  # type: ignore[arg-type]
+    assert not retry_if_transient(None, None, Completed(data=1))  # type: ignore[arg-type]
+
+
+def test_timeout_backstops_follow_the_settings() -> None:
+    policy = FetchPolicy()  # 30 s a request, 1 retry, 1 s per host, 2 per host at once
+    assert fetch_timeout_s(10, policy) == pytest.approx(10 * 61 / 2 + 120)
+    assert extract_timeout_s(9, ExtractSettings(timeout_s=30.0), 2) == pytest.approx(5 * 30 + 120)
+
+
+def test_redis_storage_config_from_url() -> None:
+    from flows.config import DedupeSettings
+
+    assert scaleout.redis_storage_config(DedupeSettings(), "x") is None
+    cfg = scaleout.redis_storage_config(
+        DedupeSettings(lsh_storage="redis", redis_url="redis://127.0.0.1:6390/2"), "nd:run"
+    )
+    assert cfg == {"type": "redis", "redis": {"host": "127.0.0.1", "port": 6390, "db": 2},
+                   "basename": b"nd:run"}
+
+
+# -- against a real Prefect server ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_run_is_a_completed_flow_run_with_tasks_and_artifacts(
+    prefect_server: PrefectServer, sample_site: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, sample_site)
+    t0 = time.monotonic()
+    done = prefect_server.cli("run", "--config", str(config))
+    wall = time.monotonic() - t0
+    assert done.returncode == 0, done.stderr[-3000:]
+    seconds_line = next(line for line in done.stdout.splitlines() if "seconds:" in line)
+    print(f"newsdedup run: {wall:.1f} s wall in a fresh process; {seconds_line.strip()}")
+
+    runs = [r for r in prefect_server.flow_runs()
+            if r["parameters"].get("config_path") == str(config)]
+    assert len(runs) == 1
+    run = runs[0]
+    assert run["state"]["type"] == "COMPLETED"
+
+    names = {t["name"] for t in prefect_server.task_runs(run["id"])}
+    assert {"discover-sample", "fetch-sample", "extract-sample"} <= names
+    assert {n.rsplit("-", 1)[0] for n in names} >= {"load-pages", "dedupe", "load-events"}
+
+    artifacts = {a["key"]: a for a in prefect_server.artifacts(run["id"])}
+    assert set(artifacts) >= {reporting.SUMMARY_KEY, reporting.EVENTS_KEY, reporting.PROGRESS_KEY}
+    assert artifacts[reporting.PROGRESS_KEY]["data"] == 100.0
+    with read_only(tmp_path / "newsdedup.duckdb") as con:
+        titles = {t for (t,) in con.execute("SELECT title FROM events").fetchall()}
+    assert titles
+    table = artifacts[reporting.EVENTS_KEY]["data"]
+    for title in titles:
+        assert title in str(table)
+        assert title.replace("|", "\\|") in artifacts[reporting.SUMMARY_KEY]["data"]
+    assert "Time by stage" in artifacts[reporting.SUMMARY_KEY]["data"]
+
+    # One newsdedup.event.created Prefect event per new event, for automations.
+    deadline = time.monotonic() + 30
+    emitted: list[dict] = []
+    while time.monotonic() < deadline:
+        page = prefect_server.post("events/filter", {
+            "filter": {"event": {"name": [reporting.EVENT_CREATED]}}, "limit": 50,
+        })
+        emitted = page["events"]
+        if len(emitted) >= len(titles):
+            break
+        time.sleep(1.0)
+    assert {e["resource"]["prefect.resource.name"] for e in emitted} >= titles
+    assert all(e["resource"]["prefect.resource.id"].startswith(reporting.EVENT_RESOURCE_PREFIX)
+               for e in emitted)
+
+
+def test_stage_names_are_the_pipeline_steps() -> None:
+    assert STAGES == ("discover", "fetch", "extract", "dedupe", "load")
