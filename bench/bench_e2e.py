@@ -1,0 +1,346 @@
+"""End to end: the whole ingestion flow on N generated pages served from 127.0.0.1, against
+`newsdedup extract` on the same page files.
+
+    .venv/bin/python -m bench.bench_e2e [--pages 1000 10000] [--out FILE.json] [--profile DIR]
+
+For each N: bench.pages writes N article pages (real texts in six site templates) and a sitemap
+or RSS feed per site into a temporary directory and serves it on 127.0.0.1 from a thread of
+this process. Then, each in a fresh process so imports and start-up count as they do for a
+user:
+- ours: `ingest(config)` (what `newsdedup run` calls) with allow_private_networks, no per-host
+  delay and 16 requests in flight per source; a fresh warehouse each time.
+- reference: `newsdedup extract DIR --out FILE` on the same page files, already on disk: the
+  extraction-only throughput, i.e. what the pipeline would cost if fetching, grouping, loading
+  and Prefect were free.
+
+Measured: wall time of the process, CPU seconds of its whole tree, peak memory (the sum of RSS
+over the process tree, polled every 0.2 s with psutil, so the forkserver, the extraction workers
+and Prefect's ephemeral API server are all counted; shared library pages are counted once per
+process, so this is an upper bound), the flow's own time per stage (RunSummary.stage_seconds,
+when the pipeline provides it) and Prefect's overhead: process wall minus the time inside the
+stages, i.e. Prefect's imports, its ephemeral API server, flow and task-run bookkeeping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+NEWSDEDUP = str(Path(PYTHON).parent / "newsdedup")
+GIB = 1024**3
+STAGES = ("discover", "fetch", "extract", "dedupe", "load")
+
+# Requests in flight per source. One host serves every page here (127.0.0.1), so per-host and
+# overall limits are the same; 16 is FetchPolicy's default overall concurrency. Eight sources
+# fetch at once, so up to 128 requests are in flight against one threaded server.
+CONCURRENCY = 16
+
+TARGETS = {
+    "e2e_vs_extract_min": 0.70,  # end to end >= 70% of extraction-only throughput at 10k
+    "prefect_share_max": 0.10,  # Prefect's overhead < 10% of the run
+    "growth_1k_10k_max": 11.0,  # 10k pages take <= 11x the time of 1k
+    "peak_memory_max_gib": 2.0,  # at 10k
+}
+
+
+def config_text(warehouse: Path, sources: tuple[tuple[str, str, str], ...]) -> str:
+    lines = [
+        "[warehouse]",
+        f"path = {json.dumps(str(warehouse))}",
+        "",
+        "[fetch]",
+        "allow_private_networks = true   # the bench pages are served on 127.0.0.1",
+        "per_host_delay_s = 0.0",
+        f"per_host_concurrency = {CONCURRENCY}",
+        f"concurrency = {CONCURRENCY}",
+        "",
+    ]
+    for name, kind, url in sources:
+        lines += ["[[sources]]", f'name = "{name}"', f'{kind} = "{url}"', ""]
+    return "\n".join(lines)
+
+
+# --- Measuring a process tree --------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    wall_s: float
+    cpu_s: float
+    peak_rss_bytes: int
+    returncode: int
+    peak_source: str
+    log_tail: list[str] = field(default_factory=list)
+
+
+def _tree_rss(proc: Any) -> int:
+    import psutil
+
+    total = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_measured(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> Measured:
+    """Run `cmd` to the end; wall, CPU of it and its children, peak RSS of its process tree."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    with open(log, "w", encoding="utf-8") as out:
+        child = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                 env={**os.environ, **(env or {})})
+        peak = 0
+        source = "getrusage maxrss (largest single process)"
+        try:
+            import psutil
+
+            proc = psutil.Process(child.pid)
+            source = "psutil: sum of RSS over the process tree, polled every 0.2 s"
+            stop = threading.Event()
+
+            def poll() -> None:
+                nonlocal peak
+                while not stop.is_set():
+                    peak = max(peak, _tree_rss(proc))
+                    stop.wait(0.2)
+
+            poller = threading.Thread(target=poll, daemon=True)
+            poller.start()
+            child.wait()
+            stop.set()
+            poller.join()
+        except ImportError:
+            child.wait()
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if not peak:  # no psutil: ru_maxrss is the largest child ever waited for, in KiB
+        peak = after.ru_maxrss * 1024
+    tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+    return Measured(wall, cpu, peak, child.returncode, source, tail)
+
+
+# --- The child: one flow run ---------------------------------------------------------------
+
+
+def child_main(config: str, out: str, profile: str | None) -> int:
+    """Runs in a fresh process: import the flow, run it once, write what it reports."""
+    started = time.perf_counter()
+    from flows.pipeline import ingest
+
+    imported = time.perf_counter()
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    summary = ingest(config)
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    finished = time.perf_counter()
+    stages = getattr(summary, "stage_seconds", None)
+    result = {
+        "import_s": round(imported - started, 3),
+        "flow_call_s": round(finished - imported, 3),
+        "stage_seconds": {k: round(v, 3) for k, v in stages.items()} if stages else None,
+        "counts": asdict(summary.counts),
+    }
+    Path(out).write_text(json.dumps(result, default=str, indent=2), encoding="utf-8")
+    return 0
+
+
+# --- One size ------------------------------------------------------------------------------
+
+
+def bench_size(
+    n: int, work: Path, profile_dir: Path | None, api_url: str | None, reference: bool = True
+) -> dict[str, Any]:
+    """One size. `api_url`: a running Prefect server's API; None: the run starts Prefect's
+    temporary server itself, as a lone `newsdedup run` does."""
+    from bench.pages import build, serve
+
+    mode = "server" if api_url else "ephemeral"
+    site_dir = work / f"site{n}-{mode}"
+    site_dir.mkdir(parents=True)
+    with serve(site_dir) as base_url:
+        t = time.perf_counter()
+        site = build(site_dir, n, base_url)
+        build_s = time.perf_counter() - t
+        print(f"  {n:,} pages written in {build_s:.1f} s ({site.n_bytes / n / 1024:.0f} KiB "
+              f"a page; {site.kinds})", flush=True)
+        config = work / f"bench{n}-{mode}.toml"
+        warehouse = work / f"bench{n}-{mode}.duckdb"
+        config.write_text(config_text(warehouse, site.sources), encoding="utf-8")
+        child_out = work / f"flow{n}-{mode}.json"
+        cmd = [PYTHON, "-m", "bench.bench_e2e", "--child", str(config), str(child_out)]
+        if profile_dir:
+            profile_dir.mkdir(parents=True, exist_ok=True)
+            cmd += ["--profile", str(profile_dir / f"flow{n}-{mode}.prof")]
+        load_before = os.getloadavg()[0]
+        env = {"PREFECT_API_URL": api_url} if api_url else {}
+        ours = run_measured(cmd, work / f"flow{n}-{mode}.log", env)
+        if ours.returncode != 0:
+            raise RuntimeError(f"flow run on {n} pages failed:\n" + "\n".join(ours.log_tail))
+        flow = json.loads(child_out.read_text(encoding="utf-8"))
+        print(f"  flow: {ours.wall_s:.1f} s, cpu {ours.cpu_s:.0f} s, "
+              f"peak {ours.peak_rss_bytes / GIB:.2f} GiB; stages {flow['stage_seconds']}",
+              flush=True)
+    stages = flow["stage_seconds"] or {}
+    in_stages = sum(v for k, v in stages.items() if k in STAGES)
+    # Prefect's overhead: everything in the process that is not one of the five stages:
+    # Prefect's imports, its temporary API server when there is no running one, flow and task
+    # bookkeeping. Python's start-up and our own imports are in it too: an upper bound.
+    prefect_s = ours.wall_s - in_stages if stages else None
+    counts = flow["counts"]
+    result: dict[str, Any] = {
+        "pages": n,
+        "prefect_api": mode,
+        "page_kib_mean": round(site.n_bytes / n / 1024, 1),
+        "page_kinds": site.kinds,
+        "sources": [f"{name} ({kind})" for name, kind, _ in site.sources],
+        "ours": {
+            "wall_s": round(ours.wall_s, 2),
+            "cpu_s": round(ours.cpu_s, 1),
+            "pages_per_s": round(n / ours.wall_s, 2),
+            "articles_per_hour": round(counts["n_articles_new"] / ours.wall_s * 3600),
+            "peak_rss_gib": round(ours.peak_rss_bytes / GIB, 3),
+            "import_s": flow["import_s"],
+            "flow_call_s": flow["flow_call_s"],
+            "stage_seconds": stages or None,
+            "prefect_overhead_s": round(prefect_s, 2) if prefect_s is not None else None,
+            "prefect_share": round(prefect_s / ours.wall_s, 3) if prefect_s is not None else None,
+            # The overhead's parts: interpreter and imports (Prefect's are most of it), the
+            # flow call outside the flow body (API server start/stop, flow-run bookkeeping),
+            # and the flow body outside the stages (task runs, artifacts, events).
+            "prefect_parts_s": {
+                "python_and_imports": flow["import_s"],
+                "flow_call_outside_body": round(flow["flow_call_s"] - stages.get("total", 0), 2)
+                if stages else None,
+                "in_flow_outside_stages": stages.get("prefect"),
+            },
+            "counts": counts,
+        },
+        "memory_measured_by": ours.peak_source,
+    }
+    if reference:
+        # The extraction-only reference reads the same files, already on disk.
+        extract_out = work / f"extract{n}.jsonl"
+        ref = run_measured([NEWSDEDUP, "extract", str(site_dir), "--out", str(extract_out)],
+                           work / f"extract{n}.log")
+        if ref.returncode != 0:
+            raise RuntimeError(
+                f"newsdedup extract on {n} pages failed:\n" + "\n".join(ref.log_tail))
+        n_ok_ref = sum(1 for line in extract_out.open(encoding="utf-8")
+                       if json.loads(line)["status"] == "ok")
+        print(f"  extract only: {ref.wall_s:.1f} s, cpu {ref.cpu_s:.0f} s, "
+              f"peak {ref.peak_rss_bytes / GIB:.2f} GiB", flush=True)
+        result["reference"] = {
+            "what": "newsdedup extract on the same page files",
+            "wall_s": round(ref.wall_s, 2),
+            "cpu_s": round(ref.cpu_s, 1),
+            "pages_per_s": round(n / ref.wall_s, 2),
+            "peak_rss_gib": round(ref.peak_rss_bytes / GIB, 3),
+            "n_ok": n_ok_ref,
+        }
+        result["ratio"] = round(ref.wall_s / ours.wall_s, 3)
+    result["load_1m_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    shutil.rmtree(site_dir, ignore_errors=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "e2e.json")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="with --child: a cProfile file; otherwise a directory for them")
+    parser.add_argument("--child", nargs=2, metavar=("CONFIG", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--keep", action="store_true", help="keep the pages and warehouses")
+    parser.add_argument("--ephemeral-at", type=int, default=1000, metavar="N",
+                        help="also run N pages with Prefect's temporary server (0: skip)")
+    args = parser.parse_args(argv)
+    if args.child:
+        return child_main(*args.child, str(args.profile) if args.profile else None)
+
+    from bench.pages import SHARED
+
+    if not (SHARED / "eval" / "events" / "ecbplus_dev.jsonl").is_file():
+        print(f"bench_e2e: needs the real texts under {SHARED.resolve()}", file=sys.stderr)
+        return 2
+    sizes: list[dict[str, Any]] = []
+    ephemeral: dict[str, Any] | None = None
+    tmp = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    try:
+        # The runs talk to one Prefect server started here, outside the timing, as a scheduled
+        # deployment does (`make serve`); its own fresh PREFECT_HOME keeps runs comparable.
+        from flows.server import running_server
+
+        t = time.perf_counter()
+        with running_server(home=tmp / "prefect-home", log_path=tmp / "prefect-server.log") as api:
+            print(f"Prefect server {api} up in {time.perf_counter() - t:.1f} s (not timed)",
+                  flush=True)
+            for n in sorted(args.pages):
+                print(f"end to end, {n:,} pages", flush=True)
+                sizes.append(bench_size(n, tmp, args.profile, api))
+        if args.ephemeral_at:
+            # A lone `newsdedup run` with no server: Prefect starts a temporary one in the run.
+            print(f"end to end, {args.ephemeral_at:,} pages, Prefect's temporary server",
+                  flush=True)
+            ephemeral = bench_size(args.ephemeral_at, tmp, args.profile, None, reference=False)
+            same = [s for s in sizes if s["pages"] == args.ephemeral_at]
+            if same:
+                ephemeral["ratio"] = round(
+                    same[0]["reference"]["wall_s"] / ephemeral["ours"]["wall_s"], 3)
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    result: dict[str, Any] = {"benchmark": "e2e", "unit": "pages/s", "sizes": sizes,
+                              "ephemeral": ephemeral, "targets": TARGETS,
+                              "cpus": len(os.sched_getaffinity(0))}
+    largest, smallest = sizes[-1], sizes[0]
+    checks: dict[str, Any] = {
+        "e2e_vs_extract": largest["ratio"],
+        "prefect_share": largest["ours"]["prefect_share"],
+        "peak_memory_gib": largest["ours"]["peak_rss_gib"],
+    }
+    if len(sizes) > 1:
+        checks["growth"] = round(largest["ours"]["wall_s"] / smallest["ours"]["wall_s"], 2)
+        checks["growth_pages"] = round(largest["pages"] / smallest["pages"], 2)
+    result["checks"] = checks
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    for s in sizes + ([ephemeral] if ephemeral else []):
+        o = s["ours"]
+        ref = s.get("reference", {}).get("pages_per_s")
+        print(f"e2e {s['pages']:>6,} pages ({s['prefect_api']})  {o['pages_per_s']:8.2f} pages/s"
+              f"  vs  {ref} pages/s (extract only)  ratio {s.get('ratio')}  "
+              f"peak {o['peak_rss_gib']:.2f} GiB  prefect share {o['prefect_share']}")
+    print(f"checks {checks}")
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
