@@ -1,5 +1,10 @@
-"""The warehouse schema as ordered, named migrations. Each runs once, recorded in
-`schema_version`; running `migrate` again is a no-op. All times are UTC (TIMESTAMP, naive)."""
+"""The warehouse schema as ordered, named migrations. Each runs once, in one transaction,
+recorded in `schema_version`; running `migrate` again is a no-op. All times are UTC (TIMESTAMP,
+naive).
+
+Rules for changing the schema: never edit a released migration's meaning; append a new one.
+Statements are written to be safe even if run twice (IF NOT EXISTS, CREATE OR REPLACE VIEW), and
+a migration that changes a view restates the whole view."""
 
 from __future__ import annotations
 
