@@ -63,8 +63,11 @@ def test_one_run_over_the_hostile_feed(prefect_harness: None, tmp_path: Path) ->
         elapsed = time.monotonic() - started
         urls = {path: server.url(path) for path in [*server.good_paths(), *server.bad_paths()]}
     peak_rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    stages = [line for line in done.stderr.splitlines()
+              if "Finished in state" in line or " in " in line and " s" in line]
     print(f"hostile run: exit {done.returncode} in {elapsed:.1f}s, "
           f"largest child peak RSS {peak_rss_mib:.0f} MiB\n{done.stdout[-1500:]}")
+    print("\n".join(stages[-30:]))
     assert done.returncode == 0, done.stderr[-3000:]
     assert elapsed < 120
     assert peak_rss_mib < 1024
