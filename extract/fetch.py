@@ -840,8 +840,13 @@ def fetch_all(
     transport: httpx.BaseTransport | None = None,
     clock: Clock = utc_now,
     resolver: guard.Resolver = socket.getaddrinfo,
+    fetcher: Fetcher | None = None,
 ) -> list[FetchedPage]:
     """One FetchedPage per target, in input order; never raises for a page's problem.
+
+    Pass one `fetcher` (a `Fetcher(policy)`, closed by the caller) to every call of a run to
+    share its robots.txt cache and per-host limits across sources fetched at the same time;
+    otherwise each call has its own (and `transport`, `resolver` configure it).
 
     Targets with `body` or `local_path` set skip HTTP (local files and WARC records are read
     in the workers). A URL repeated (by canonical form) is fetched once and its repeats are
@@ -865,18 +870,25 @@ def fetch_all(
             results[i] = page_from_body(target, policy, clock)
         else:
             to_fetch.append(i)
-    if to_fetch:
-        with Fetcher(policy, transport=transport, resolver=resolver, clock=clock) as fetcher:
-            def work(i: int) -> FetchedPage:
-                if targets[i].local_path is not None:
-                    return page_from_local(targets[i], policy, clock)
-                url = targets[i].url
-                v = validators.get(url) or validators.get(canonicalize(url))
-                return fetcher.fetch(targets[i], v)
+    if not to_fetch:
+        return [page for page in results if page is not None]
+    own = fetcher is None
+    active = fetcher or Fetcher(policy, transport=transport, resolver=resolver, clock=clock)
 
-            workers = min(policy.concurrency, len(to_fetch))
-            with ThreadPoolExecutor(workers, thread_name_prefix="newsdedup-fetch") as pool:
-                order = _interleave_by_host(to_fetch, targets)
-                for i, page in zip(order, pool.map(work, order), strict=True):
-                    results[i] = page
+    def work(i: int) -> FetchedPage:
+        if targets[i].local_path is not None:
+            return page_from_local(targets[i], policy, clock)
+        url = targets[i].url
+        v = validators.get(url) or validators.get(canonicalize(url))
+        return active.fetch(targets[i], v)
+
+    try:
+        workers = min(policy.concurrency, len(to_fetch))
+        with ThreadPoolExecutor(workers, thread_name_prefix="newsdedup-fetch") as pool:
+            order = _interleave_by_host(to_fetch, targets)
+            for i, page in zip(order, pool.map(work, order), strict=True):
+                results[i] = page
+    finally:
+        if own:
+            active.close()
     return [page for page in results if page is not None]

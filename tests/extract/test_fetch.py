@@ -349,6 +349,18 @@ def _recording_handler(hold_s: float) -> tuple[Callable[[httpx.Request], httpx.R
     return handler, peak, starts
 
 
+def test_a_shared_fetcher_fetches_robots_once_across_calls() -> None:
+    from extract.fetch import Fetcher
+
+    with HostileServer() as server:
+        p = policy(allow_private_networks=True)
+        with Fetcher(p) as fetcher:
+            for path in ("/article/1", "/article/2"):
+                [page] = fetch_all([Target(server.url(path), "s")], p, fetcher=fetcher)
+                assert page.ok
+        assert server.hits["/robots.txt"] == 1
+
+
 def test_robots_network_failure_is_the_pages_reason() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/robots.txt":
