@@ -320,7 +320,7 @@ def _extract_on_dask(settings: Settings, pages: list[FetchedPage]) -> list[Artic
         return []
     # No timeout_seconds on extract_batch: it runs in a Dask worker's thread, where Prefect
     # cannot interrupt it; the one-process pool in extract_batch bounds each page instead.
-    with scaleout.local_cluster_workers_may_fork(), scaleout.dask_task_runner(ex) as runner:
+    with scaleout.dask_environment(), scaleout.dask_task_runner(ex) as runner:
         logger.info("extracting %d pages in %d batches on Dask", len(pages), len(parts))
         futures = [
             runner.submit(extract_batch, {"index": i, "pages": batch, "timeout_s": ex.timeout_s})

@@ -4,6 +4,7 @@ runs on the cluster is the same library code as on one machine."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,10 +25,11 @@ MAX_BATCHES = 1000
 
 
 def batches(
-    items: Sequence[T], size: int = BATCH_PAGES, max_batches: int = MAX_BATCHES
+    items: Sequence[T], size: int | None = None, max_batches: int = MAX_BATCHES
 ) -> list[list[T]]:
-    """`items` cut into consecutive batches of `size` (more when that would exceed
-    `max_batches`), in order."""
+    """`items` cut into consecutive batches of `size` (default BATCH_PAGES; larger when that
+    would make more than `max_batches`), in order."""
+    size = BATCH_PAGES if size is None else size
     if size < 1 or max_batches < 1:
         raise ValueError(f"size and max_batches must be at least 1, got {size}, {max_batches}")
     size = max(size, math.ceil(len(items) / max_batches))
@@ -52,15 +54,26 @@ def dask_task_runner(settings: ExtractSettings) -> Any:
 
 
 @contextmanager
-def local_cluster_workers_may_fork() -> Iterator[None]:
-    """Dask starts worker processes as daemons, and a daemon may not start processes, which the
+def dask_environment() -> Iterator[None]:
+    """Settings for the block that uses Dask.
+
+    Dask starts worker processes as daemons, and a daemon may not start processes, which the
     extraction pool needs (a hard per-page time limit needs a killable child). For the
-    LocalCluster we start, make the workers non-daemonic; a remote cluster's workers keep their
-    own setting (extract_batch falls back to in-process extraction there)."""
+    LocalCluster we start, the workers are made non-daemonic; a remote cluster's workers keep
+    their own setting (extract_batch falls back to in-process extraction there).
+
+    distributed logs every scheduler and nanny step at INFO (40 lines for one run); the run
+    log keeps its warnings only."""
     import dask
 
-    with dask.config.set({"distributed.worker.daemon": False}):
-        yield
+    log = logging.getLogger("distributed")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        with dask.config.set({"distributed.worker.daemon": False}):
+            yield
+    finally:
+        log.setLevel(level)
 
 
 def redis_storage_config(settings: DedupeSettings, basename: str) -> dict[str, Any] | None:
