@@ -39,6 +39,8 @@ _NUMBER_WEIGHT = 6.0
 # Terms kept per document (by weight). Enough for the centroid/cosine to see every salient
 # term of a 300-word article (ECB+ dev articles have 140 distinct kept terms at the median).
 TOP_TERMS = 160
+HEADLINE_BOOST = 0
+ENTITY_BOOST = 1.0
 # Terms that go into the blocking MinHash.
 BLOCK_TERMS = 24
 
@@ -139,10 +141,21 @@ def fingerprint(text: str, title: str = "") -> Fingerprint:
         hit = _term(token)
         if hit is not None:
             tf[hit] += count
+    if HEADLINE_BOOST:
+        head = next((line for line in full.splitlines() if line.strip()), "")
+        for token in set(_TOKEN.findall(head)):
+            hit = _term(token)
+            if hit is not None:
+                tf[hit] += HEADLINE_BOOST
+    entities = Counter(_ENTITY.findall(full))
     weights = {t: (1.0 + math.log(c)) * w for (t, w), c in tf.items() if w > 0.0}
+    if ENTITY_BOOST != 1.0:
+        for e in entities:
+            for part in e.lower().split():
+                if part in weights:
+                    weights[part] *= ENTITY_BOOST
     top = sorted(weights, key=lambda t: (-weights[t], t))[:TOP_TERMS]
     norm = math.sqrt(sum(weights[t] ** 2 for t in top)) or 1.0
-    entities = Counter(_ENTITY.findall(full))
     places: Counter[str] = Counter(m.group(1) for m in _PLACE.finditer(full))
     return Fingerprint(
         terms={t: weights[t] / norm for t in top},

@@ -57,6 +57,7 @@ class _Doc:
     published_at: datetime | None
     dates: tuple[str, ...]
     places: tuple[str, ...]
+    names: frozenset[str] = frozenset()
     prior_event: str | None = None
     prior_copy: str | None = None
     is_new: bool = True
@@ -112,6 +113,7 @@ def _payload(d: _Doc, signer: Signer) -> bytes:
         "published_at": _utc(d.published_at).isoformat() if d.published_at else None,
         "dates": list(d.dates),
         "places": list(d.places),
+        "names": sorted(d.names),
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -149,6 +151,7 @@ def _from_state(state: DocState, signer: Signer) -> _Doc | None:
         published_at=published,
         dates=tuple(body["dates"]),
         places=tuple(body["places"]),
+        names=frozenset(body["names"]),
         prior_event=state.event_id,
         prior_copy=state.copy_id,
         is_new=False,
@@ -178,6 +181,7 @@ def _new_docs(docs: Sequence[Document], signer: Signer) -> list[_Doc]:
                 published_at=_utc(d.published_at),
                 dates=fp.dates,
                 places=fp.places,
+                names=ev.name_terms(fp),
             )
         )
     return out
@@ -399,7 +403,9 @@ def _assign_events(
         labels = [k for k, n in enumerate(nodes) for _ in node_items[n]]
         sub = matrix[items]
         sim = (sub @ sub.T).toarray()
-        result = ev.complete_link(sim, labels)
+        result = ev.complete_link(
+            sim, labels, [all_docs[item_docs[it]].names for it in items]
+        )
         first_row: dict[int, int] = {}
         for row, k in enumerate(labels):
             first_row.setdefault(k, row)
