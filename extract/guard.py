@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -210,8 +211,6 @@ def set_deadline(deadline: float | None) -> None:
 
 
 def _remaining(timeout: float | None, exc: type[Exception]) -> float | None:
-    import time
-
     deadline = getattr(_deadline, "value", None)
     if deadline is None:
         return timeout
