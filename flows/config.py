@@ -4,7 +4,7 @@ the key and the fix. Only flows/ reads settings; the libraries get plain values.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -68,18 +68,11 @@ _SOURCE_KINDS = {
     "warc": SourceKind.WARC,
 }
 
-_FETCH_KEYS = {
-    "allow_private_networks": bool,
-    "total_timeout_s": float,
-    "connect_timeout_s": float,
-    "max_bytes": int,
-    "max_redirects": int,
-    "user_agent": str,
-    "per_host_delay_s": float,
-    "per_host_concurrency": int,
-    "concurrency": int,
-    "respect_robots": bool,
-    "retries": int,
+# Every FetchPolicy field is a [fetch] key of the same name and type; FetchPolicy validates
+# the values and its messages say how to fix them.
+_FETCH_KEYS: dict[str, type] = {
+    f.name: {"bool": bool, "int": int, "float": float, "str": str}[str(f.type)]
+    for f in fields(FetchPolicy)
 }
 
 
