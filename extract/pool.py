@@ -41,6 +41,10 @@ R = TypeVar("R")
 # (181 pages / 8 = 23 chunks for 2 workers).
 CHUNK_SIZE = 8
 WINDOW_CHUNKS_PER_WORKER = 4
+# A worker is replaced after this many pages, so that memory lxml fragments on odd pages is given
+# back to the system on long runs (a fresh worker from the forkserver costs ~10 ms, 1000 pages
+# ~80 s of work).
+MAX_PAGES_PER_WORKER = 1000
 # A worker asked to stop gets this long to exit before it is killed.
 STOP_GRACE_S = 2.0
 
@@ -91,6 +95,7 @@ class _Slot:
     work: deque[tuple[int, Any]] = field(default_factory=deque)
     deadline: float = float("inf")
     ready: bool = False
+    served: int = 0
 
 
 def imap_ordered(
@@ -186,7 +191,8 @@ def imap_ordered(
                          None if first_deadline == float("inf")
                          else max(0.0, first_deadline - time.monotonic()))
             now = time.monotonic()
-            for i, slot in enumerate(slots):
+            retired: list[_Slot] = []
+            for slot in slots:
                 if not slot.work:
                     continue
                 if slot.conn in ready:
@@ -201,8 +207,7 @@ def imap_ordered(
                             ) from None
                         fail_current(slot, Reason.EXTRACTION_FAILED,
                                      f"worker died (exit code {code})")
-                        retire(slot)
-                        slots[i] = start()
+                        retired.append(slot)
                         continue
                     if message is None:  # hello: the first page's clock starts now
                         slot.ready = True
@@ -212,14 +217,20 @@ def imap_ordered(
                     expected, _ = slot.work.popleft()
                     assert index == expected, (index, expected)
                     item = held.pop(index)
+                    slot.served += 1
                     done[index] = payload if ok else on_error(
                         item, Reason.EXTRACTION_FAILED, str(payload))
                     slot.deadline = now + timeout_s
                 elif now >= slot.deadline:
                     fail_current(slot, Reason.EXTRACTION_TIMEOUT,
                                  f"no result within {timeout_s:g} s; worker killed")
-                    retire(slot)
-                    slots[i] = start()
+                    retired.append(slot)
+            # Dead, stuck and worn workers go; the dispatcher starts fresh ones when needed.
+            retired.extend(slot for slot in slots
+                           if not slot.work and slot.served >= MAX_PAGES_PER_WORKER)
+            for slot in retired:
+                slots.remove(slot)
+                retire(slot)
     finally:
         for slot in slots:
             try:

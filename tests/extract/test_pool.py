@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from extract import pool
 from extract.clean import clean_page
 from extract.pool import clean_pages, imap_ordered
 from extract.records import Article, FetchedPage, Reason
@@ -47,6 +48,10 @@ def raising_clean(page: FetchedPage) -> Article:
 
 def square(n: int) -> int:
     return n * n
+
+
+def pid_of(_: int) -> int:
+    return os.getpid()
 
 
 def test_results_in_input_order_and_equal_to_in_process_cleaning() -> None:
@@ -117,3 +122,10 @@ def test_bad_arguments_say_how_to_fix_them(kwargs: dict[str, float], message: st
 
 def test_empty_input() -> None:
     assert clean_pages([], workers=2) == []
+
+
+def test_workers_are_replaced_after_many_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pool, "MAX_PAGES_PER_WORKER", 2)
+    pids = list(imap_ordered(pid_of, range(6), on_error=lambda n, r, d: -1, workers=1,
+                             chunk_size=1))
+    assert len(set(pids)) == 3 and -1 not in pids
