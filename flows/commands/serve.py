@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -83,11 +84,15 @@ def _serve_with_server(args: argparse.Namespace) -> int:
         print(f"Prefect server healthy after {waited:.1f} s", flush=True)
     env = dict(os.environ, PREFECT_API_URL=api)
     child = subprocess.Popen(_child_argv(args), env=env)
+    # SIGTERM to this process (a service manager, `kill`): pass it on, so that the child pauses
+    # the schedule before the server goes. Ctrl-C reaches both through the terminal already.
+    signal.signal(signal.SIGTERM, lambda *_: child.terminate())
     try:
-        return child.wait()
-    except KeyboardInterrupt:
-        child.wait()  # it got the same Ctrl-C and pauses its schedule on the way out
-        return 130
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:
+                continue  # the child got the same Ctrl-C; wait for it to pause and exit
     finally:
         if process is not None:
             print("stopping the Prefect server this command started", flush=True)

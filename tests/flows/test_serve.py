@@ -1,0 +1,93 @@
+"""`newsdedup serve` against a real `prefect server start` on 127.0.0.1: the deployment carries the
+configured schedule and concurrency limit, and a triggered run completes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from flows.commands.serve import FLOW_NAME
+from flows.server import prefect_executable
+from tests.flows.conftest import REPO, PrefectServer, write_config
+from warehouse.queries import read_only
+
+SCHEDULE = '[schedule]\ncron = "0 6 * * 1"\ntimezone = "Europe/Berlin"\n'
+
+
+def test_serve_refuses_a_settings_file_without_a_schedule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    assert main(["serve", "--config", str(config)]) == 2
+    assert "[schedule]" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_serve_registers_the_schedule_and_a_triggered_run_completes(
+    prefect_server: PrefectServer, sample_site: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, sample_site, SCHEDULE)
+    name = "acceptance"
+    log = tmp_path / "serve.log"
+    # COLUMNS: `prefect deployment ls` draws a table and cuts names to the terminal width.
+    env = prefect_server.env(PREFECT_RUNNER_POLL_FREQUENCY="2", COLUMNS="200")
+    with open(log, "wb") as out:
+        serving = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "serve", "--config", str(config), "--name", name],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        deployment = None
+        while deployment is None:
+            assert serving.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            try:
+                deployment = prefect_server.get(f"deployments/name/{FLOW_NAME}/{name}")
+            except Exception:
+                time.sleep(1.0)
+
+        listed = subprocess.run([prefect_executable(), "deployment", "ls"], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert f"{FLOW_NAME}/{name}" in listed.stdout, listed.stdout + listed.stderr
+
+        (schedule,) = deployment["schedules"]
+        assert schedule["schedule"]["cron"] == "0 6 * * 1"
+        assert schedule["schedule"]["timezone"] == "Europe/Berlin"
+        assert deployment["global_concurrency_limit"]["limit"] == 1
+        assert deployment["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+        assert deployment["parameters"] == {"config_path": str(config.resolve())}
+
+        t0 = time.monotonic()
+        triggered = subprocess.run(
+            [prefect_executable(), "deployment", "run", f"{FLOW_NAME}/{name}"], env=env,
+            capture_output=True, text=True, timeout=120,
+        )
+        assert triggered.returncode == 0, triggered.stdout + triggered.stderr
+        match = re.search(r"UUID: ([0-9a-f-]{36})", triggered.stdout)
+        assert match, triggered.stdout
+        run_id = match.group(1)
+        deadline = time.monotonic() + 150
+        while True:
+            run = prefect_server.get(f"flow_runs/{run_id}")
+            if run["state"]["type"] in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}:
+                break
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1.0)
+        print(f"triggered run finished {time.monotonic() - t0:.1f} s after `prefect deployment"
+              f" run`; flow run time {run['total_run_time']:.1f} s")
+        assert run["state"]["type"] == "COMPLETED", log.read_text()[-3000:]
+        with read_only(tmp_path / "newsdedup.duckdb") as con:
+            statuses = con.execute("SELECT status FROM runs").fetchall()
+            n_events = con.execute("SELECT count(*) FROM events").fetchone()
+        assert statuses == [("completed",)] and n_events and n_events[0] > 0
+    finally:
+        serving.terminate()  # SIGTERM: the runner starts pausing the schedule on the way out
+        serving.wait(60)
