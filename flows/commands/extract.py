@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     counts: Counter[str] = Counter()
+    if args.out != "-":
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
     try:
         rows = imap_ordered(extract_file, find_files(args.paths), on_error=_on_error,
