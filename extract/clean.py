@@ -179,7 +179,7 @@ def clean_title(title: str | None, site_names: tuple[str, ...] = ()) -> str | No
     `site_names` are names ("The Verge") or hosts ("theverge.com": its first label counts)."""
     if not title:
         return None
-    title = _SPACE.sub(" ", unicodedata.normalize("NFKC", title)).strip()
+    title = " ".join(unicodedata.normalize("NFKC", title).split())
     names = [set(_norm_words(n.split(".")[0] if "." in n and " " not in n else n))
              for n in site_names if n]
     names = [n for n in names if n]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+import unicodedata
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from extract.clean import (
     MIN_WORDS,
@@ -186,3 +189,25 @@ def test_word_counting_and_normalisation() -> None:
     assert count_words("one two, three") == 3
     assert count_words("東京で会談") == 5  # CJK characters count one each
     assert normalize_text("a  b\r\n\n\n\nc\u00a0d ") == "a b\n\nc d"
+
+
+@given(st.text())
+def test_normalize_text_is_idempotent(text: str) -> None:
+    once = normalize_text(text)
+    assert normalize_text(once) == once
+
+
+@given(st.text(min_size=1), st.lists(st.text(min_size=1), max_size=3))
+def test_clean_title_only_ever_cuts(title: str, sites: list[str]) -> None:
+    cleaned = clean_title(title, tuple(sites))
+    if cleaned is not None:
+        assert cleaned and cleaned in " ".join(unicodedata.normalize("NFKC", title).split())
+
+
+@given(st.datetimes(min_value=datetime(1995, 1, 1), max_value=datetime(2090, 1, 1)),
+       st.integers(min_value=-14 * 60, max_value=14 * 60))
+def test_parse_datetime_round_trips_iso_strings(moment: datetime, offset_min: int) -> None:
+    aware = moment.replace(microsecond=0, tzinfo=timezone(timedelta(minutes=offset_min)))
+    parsed = parse_datetime(aware.isoformat())
+    assert parsed is not None and parsed.tzinfo is UTC
+    assert parsed == aware
