@@ -394,6 +394,13 @@ def _absolute(href: str | None, base: str | None) -> str | None:
     return joined if urlsplit(joined).scheme in ("http", "https") else None
 
 
+def _is_front_page(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.path in ("", "/") and not parts.query
+
+
 def _status(text: str) -> tuple[Reason, str]:
     words = count_words(text)
     if words < MIN_WORDS:
@@ -433,6 +440,10 @@ def clean_decoded(html: str, url: str, fetched_url: str | None, source: str) -> 
     for candidate in (result.canonical, result.og_url):
         absolute = _absolute(candidate, fetched_url)
         if absolute is None:
+            continue
+        if _is_front_page(absolute) and fetched_url and not _is_front_page(fetched_url):
+            # Templates that point every article's canonical at the home page would merge a
+            # whole site into one article id.
             continue
         if fetched_url is None or same_site(absolute, fetched_url):
             canonical = canonicalize(absolute)

@@ -89,6 +89,12 @@ def test_canonical_on_another_site_is_refused() -> None:
     assert article.canonical_url == "https://www.harbour.example/news/tram"
 
 
+def test_canonical_pointing_at_the_home_page_is_refused() -> None:
+    head = '<link rel="canonical" href="https://www.harbour.example/">'
+    article = clean_page(fetched(article_page(head=head).encode()))
+    assert article.canonical_url == "https://www.harbour.example/news/tram"
+
+
 def test_relative_og_url_on_same_site_is_accepted() -> None:
     head = '<meta property="og:url" content="/news/tram-extension">'
     article = clean_page(fetched(article_page(head=head).encode()))
