@@ -31,9 +31,10 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from lxml.html import HtmlElement
 from trafilatura import bare_extraction, baseline
@@ -386,8 +387,6 @@ def _drop_leading_title(text: str, titles: tuple[str | None, ...]) -> str:
 
 
 def _absolute(href: str | None, base: str | None) -> str | None:
-    from urllib.parse import urljoin, urlsplit
-
     if not href:
         return None
     joined = urljoin(base, href) if base else href
@@ -395,8 +394,6 @@ def _absolute(href: str | None, base: str | None) -> str | None:
 
 
 def _is_front_page(url: str) -> bool:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return parts.path in ("", "/") and not parts.query
 
@@ -479,8 +476,11 @@ def clean_page(page: FetchedPage) -> Article:
     article = clean_decoded(decoded.text, page.url, page.final_url or page.url, page.source)
     if article.title is None and page.title_hint:
         article = _replace(article, title=page.title_hint)
-    if article.published_at is None and page.published_hint is not None:
-        article = _replace(article, published_at=page.published_hint.astimezone(UTC))
+    hint = page.published_hint
+    if article.published_at is None and hint is not None:
+        # A feed's date with no zone is taken as UTC, as parse_datetime does.
+        aware = hint if hint.tzinfo is not None else hint.replace(tzinfo=UTC)
+        article = _replace(article, published_at=aware.astimezone(UTC))
     return article
 
 
@@ -492,6 +492,4 @@ def clean_html(html: bytes, url: str | None = None, source: str = "") -> Article
 
 
 def _replace(article: Article, **changes: Any) -> Article:
-    from dataclasses import replace
-
     return replace(article, **changes)

@@ -128,6 +128,16 @@ def test_pages_without_text_fail_with_a_reason(html: bytes) -> None:
     assert not article.ok
 
 
+def test_feed_hints_fill_what_the_page_lacks() -> None:
+    html = article_page(title="", paragraphs=PARAGRAPHS).replace("<h1>Council approves tram "
+                                                                 "extension</h1>", "")
+    page = fetched(html.encode(), title_hint="Tram from the feed",
+                   published_hint=datetime(2024, 3, 5, 12, 0))
+    article = clean_page(page)
+    assert article.published_at == datetime(2024, 3, 5, 12, 0, tzinfo=UTC)
+    assert article.title is not None
+
+
 def test_failed_fetch_passes_through() -> None:
     page = fetched(b"", status=Reason.TIMEOUT, detail="read deadline 10 s", title_hint="Feed title")
     article = clean_page(page)
