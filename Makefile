@@ -28,9 +28,14 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Starts `prefect server start` on 127.0.0.1:4200 unless one answers there (or at
+# PREFECT_API_URL), then serves the schedule of ./newsdedup.toml, or of the bundled sample when
+# there is no newsdedup.toml. Ctrl-C pauses the schedule and stops the server it started.
 serve: $(STAMP)
-	$(BIN)/newsdedup serve
+	$(BIN)/newsdedup serve --start-server $(if $(wildcard newsdedup.toml),,--sample)
 
+# Headless Chromium (Debian: apt-get install -y chromium) on the newest run at PREFECT_API_URL,
+# or on a throwaway server that first runs the sample; writes docs/screenshots/*.png.
 screenshot: $(STAMP)
 	$(BIN)/python scripts/screenshot.py
 

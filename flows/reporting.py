@@ -78,10 +78,12 @@ def event_rows(events: Sequence[Event], new_ids: frozenset[str]) -> list[EventRo
 
 
 def events_table(rows: Sequence[EventRow]) -> list[dict[str, Any]]:
+    # Short columns first: the UI sizes the table to the page, and a long title pushes the
+    # columns after it out of sight.
     return [
         {
-            "status": r.status, "title": r.title, "date": r.date, "articles": r.articles,
-            "sources": r.sources, "event_id": r.event_id,
+            "status": r.status, "date": r.date, "articles": r.articles, "sources": r.sources,
+            "title": r.title, "event_id": r.event_id,
         }
         for r in rows[:MAX_TABLE_ROWS]
     ]
@@ -189,8 +191,8 @@ def publish_run(
         description=f"newsdedup run {run_id}: pages, failures, copies and events",
     )
     create_table_artifact(
-        events_table(rows) or [{"status": "", "title": "(no new or updated events)", "date": "",
-                                "articles": 0, "sources": 0, "event_id": ""}],
+        events_table(rows) or [{"status": "", "date": "", "articles": 0, "sources": 0,
+                                "title": "(no new or updated events)", "event_id": ""}],
         key=EVENTS_KEY,
         description=f"newsdedup run {run_id}: {sum(r.status == 'new' for r in rows)} new and "
         f"{sum(r.status == 'updated' for r in rows)} updated events",

@@ -72,7 +72,8 @@ def _serve_with_server(args: argparse.Namespace) -> int:
                   "PREFECT_API_URL to have one started on 127.0.0.1", file=sys.stderr)
             return 2
         port = int(api.split(":")[2].split("/")[0])
-        log = Path(".prefect-server.log").resolve()
+        log = Path(".prefect", "server.log").resolve()  # .prefect/ is git-ignored
+        log.parent.mkdir(exist_ok=True)
         print(f"starting a Prefect server on 127.0.0.1:{port} (log: {log}) ...", flush=True)
         process = server.start_server(port, log_path=log)
         try:
