@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio.to_thread
 from prefect import flow, get_run_logger, task
@@ -370,10 +370,14 @@ def _stages(
 
     with clock.stage("discover"):
         futures = {s.name: discover_source.submit(s, settings.fetch) for s in settings.sources}
-        discovered = {name: fut.result() for name, fut in futures.items()}
+        # An async task's future yields its value, not a coroutine (Prefect's stubs say otherwise).
+        discovered: dict[str, tuple[list[Target], list[FetchedPage]]] = {
+            name: cast(tuple[list[Target], list[FetchedPage]], fut.result())
+            for name, fut in futures.items()
+        }
     n_targets = sum(len(targets) for targets, _ in discovered.values())
-    for _, failures in discovered.values():
-        pages.extend(failures)
+    for _, not_discovered in discovered.values():
+        pages.extend(not_discovered)
     logger.info("discover: %d targets from %d sources in %.2f s", n_targets,
                 len(settings.sources), clock.seconds["discover"])
     progress.stage_done("discover", f"{n_targets} targets")
@@ -385,7 +389,9 @@ def _stages(
             ).submit(name, targets, settings.fetch, states, started)
             for name, (targets, _) in discovered.items()
         }
-        per_source_pages = {name: fut.result() for name, fut in fetches.items()}
+        per_source_pages: dict[str, list[FetchedPage]] = {
+            name: cast(list[FetchedPage], fut.result()) for name, fut in fetches.items()
+        }
     for source_pages in per_source_pages.values():
         pages.extend(source_pages)
     n_ok = sum(1 for p in pages if p.status is Reason.OK)

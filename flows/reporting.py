@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from prefect.artifacts import (
@@ -204,9 +204,10 @@ class Progress:
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
-        self.artifact_id: UUID = create_progress_artifact(
+        # Called from sync code, so the id itself (the stubs also allow a coroutine).
+        self.artifact_id = cast(UUID, create_progress_artifact(
             0.0, key=PROGRESS_KEY, description=f"newsdedup run {run_id}: starting"
-        )
+        ))
 
     def stage_done(self, stage: str, detail: str = "") -> None:
         update_progress_artifact(

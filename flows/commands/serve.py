@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -160,9 +159,12 @@ def run(args: argparse.Namespace) -> int:
         from flows.commands.demo import DEMO_PORT
         from flows.sampleserver import SAMPLE_DIR, serve_directory
 
-        with serve_directory(SAMPLE_DIR, port=DEMO_PORT) as base_url, \
-                tempfile.TemporaryDirectory() as tmp:
-            config = _sample_settings_file(Path(tmp), base_url)
+        # The settings file outlives this process (in the git-ignored .prefect/): a run that
+        # starts while serve is shutting down then finds its settings, not a crash.
+        directory = Path(".prefect").resolve()
+        directory.mkdir(exist_ok=True)
+        with serve_directory(SAMPLE_DIR, port=DEMO_PORT) as base_url:
+            config = _sample_settings_file(directory, base_url)
             serve_settings(load_settings(config), config, args.name)
         return 0
     try:

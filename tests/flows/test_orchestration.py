@@ -21,7 +21,7 @@ from flows.pipeline import (
     is_transient,
     retry_if_transient,
 )
-from tests.flows.conftest import PrefectServer, write_config
+from tests.flows.prefectserver import PrefectServer, write_config
 from warehouse.errors import WarehouseBusy, WarehouseCorrupt
 from warehouse.queries import read_only
 from warehouse.store import RunCounts

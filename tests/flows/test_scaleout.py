@@ -21,7 +21,7 @@ from extract.sources import discover
 from flows import pipeline, scaleout
 from flows.config import DedupeSettings, ExtractSettings, Settings
 from flows.sampleserver import SAMPLE_DIR
-from tests.flows.conftest import PrefectServer
+from tests.flows.prefectserver import PrefectServer
 
 
 def _free_port() -> int:

@@ -14,7 +14,7 @@ import pytest
 from flows.cli import main
 from flows.commands.serve import FLOW_NAME
 from flows.server import prefect_executable
-from tests.flows.conftest import REPO, PrefectServer, write_config
+from tests.flows.prefectserver import REPO, PrefectServer, write_config
 from warehouse.queries import read_only
 
 SCHEDULE = '[schedule]\ncron = "0 6 * * 1"\ntimezone = "Europe/Berlin"\n'
