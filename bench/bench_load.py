@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
              "ratio": round(r / o, 1), "reference": what}
             for clock, o, r, what in lines
         ],
+        "plain_reference_s": round(lines[2][2], 3),
+        "plain_reference_ratio": round(lines[2][2] / lines[2][1], 1),
         "ours_runs_s": [[round(w, 3), round(c, 3)] for w, c in runs],
         "reference_measured_on": args.subset,
         "reference_measured_s": [round(x, 3) for x in ref],
