@@ -3,6 +3,7 @@ the acceptance test against a real `prefect server start` on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,8 +143,10 @@ def test_run_is_a_completed_flow_run_with_tasks_and_artifacts(
         titles = {t for (t,) in con.execute("SELECT title FROM events").fetchall()}
     assert titles
     table = artifacts[reporting.EVENTS_KEY]["data"]
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert {r["title"] for r in rows} == titles
+    assert {r["status"] for r in rows} == {"new"}
     for title in titles:
-        assert title in str(table)
         assert title.replace("|", "\\|") in artifacts[reporting.SUMMARY_KEY]["data"]
     assert "Time by stage" in artifacts[reporting.SUMMARY_KEY]["data"]
 
@@ -165,3 +168,23 @@ def test_run_is_a_completed_flow_run_with_tasks_and_artifacts(
 
 def test_stage_names_are_the_pipeline_steps() -> None:
     assert STAGES == ("discover", "fetch", "extract", "dedupe", "load")
+
+
+@pytest.mark.slow
+def test_a_run_while_another_holds_the_warehouse_fails_at_once(
+    prefect_server: PrefectServer, sample_site: str, tmp_path: Path
+) -> None:
+    """Overlap is refused twice over: the deployment's concurrency limit (test_serve), and the
+    warehouse's run lock for runs started any other way (a manual `newsdedup run`)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.pipeline import ingest
+    from warehouse.store import hold_run_lock
+
+    config = write_config(tmp_path, sample_site)
+    t0 = time.monotonic()
+    with hold_run_lock(tmp_path / "newsdedup.duckdb"), \
+            temporary_settings({PREFECT_API_URL: prefect_server.api}):
+        with pytest.raises(WarehouseBusy, match="already loading"):
+            ingest(str(config))
+    assert time.monotonic() - t0 < 30  # no retries, no waiting

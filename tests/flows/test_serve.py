@@ -3,7 +3,6 @@ configured schedule and concurrency limit, and a triggered run completes."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
@@ -65,15 +64,10 @@ def test_serve_registers_the_schedule_and_a_triggered_run_completes(
         assert deployment["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
         assert deployment["parameters"] == {"config_path": str(config.resolve())}
 
+        # Triggered as `prefect deployment run` does it (the same API call, without paying
+        # for another CLI start-up): a flow run of the deployment, picked up by the runner.
         t0 = time.monotonic()
-        triggered = subprocess.run(
-            [prefect_executable(), "deployment", "run", f"{FLOW_NAME}/{name}"], env=env,
-            capture_output=True, text=True, timeout=120,
-        )
-        assert triggered.returncode == 0, triggered.stdout + triggered.stderr
-        match = re.search(r"UUID: ([0-9a-f-]{36})", triggered.stdout)
-        assert match, triggered.stdout
-        run_id = match.group(1)
+        run_id = prefect_server.post(f"deployments/{deployment['id']}/create_flow_run", {})["id"]
         deadline = time.monotonic() + 150
         while True:
             run = prefect_server.get(f"flow_runs/{run_id}")
