@@ -22,7 +22,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,6 +58,8 @@ class _Doc:
     dates: tuple[str, ...]
     places: tuple[str, ...]
     names: frozenset[str] = frozenset()
+    setting: str | None = None
+    repeated: frozenset[str] = frozenset()
     prior_event: str | None = None
     prior_copy: str | None = None
     is_new: bool = True
@@ -114,6 +116,8 @@ def _payload(d: _Doc, signer: Signer) -> bytes:
         "dates": list(d.dates),
         "places": list(d.places),
         "names": sorted(d.names),
+        "setting": d.setting,
+        "repeated": sorted(d.repeated),
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -152,6 +156,8 @@ def _from_state(state: DocState, signer: Signer) -> _Doc | None:
         dates=tuple(body["dates"]),
         places=tuple(body["places"]),
         names=frozenset(body["names"]),
+        setting=body["setting"],
+        repeated=frozenset(body["repeated"]),
         prior_event=state.event_id,
         prior_copy=state.copy_id,
         is_new=False,
@@ -182,6 +188,8 @@ def _new_docs(docs: Sequence[Document], signer: Signer) -> list[_Doc]:
                 dates=fp.dates,
                 places=fp.places,
                 names=ev.name_terms(fp),
+                setting=fp.setting,
+                repeated=fp.repeated & fp.terms.keys(),
             )
         )
     return out
@@ -403,8 +411,14 @@ def _assign_events(
         labels = [k for k, n in enumerate(nodes) for _ in node_items[n]]
         sub = matrix[items]
         sim = (sub @ sub.T).toarray()
+        item_meta = [all_docs[item_docs[it]] for it in items]
         result = ev.complete_link(
-            sim, labels, [all_docs[item_docs[it]].names for it in items]
+            sim,
+            labels,
+            [d.names for d in item_meta],
+            [(d.setting, *d.places) if d.setting else () for d in item_meta],
+            [_principal_day(d) for d in item_meta],
+            [d.repeated for d in item_meta],
         )
         first_row: dict[int, int] = {}
         for row, k in enumerate(labels):
@@ -471,6 +485,15 @@ def _assign_events(
         d.event_id = head.event_id
         d.rule = "copy"
         touched.add(d.event_id)
+
+
+def _principal_day(d: _Doc) -> int | None:
+    """The day a document is about: its most mentioned full date, else its publication day."""
+    if d.dates:
+        return date.fromisoformat(d.dates[0]).toordinal()
+    if d.published_at is not None:
+        return d.published_at.date().toordinal()
+    return None
 
 
 def _events(all_docs: list[_Doc], touched: set[str]) -> tuple[Event, ...]:
