@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.errors import ExportError
-from warehouse.queries import read_only
+from warehouse.queries import read_only, schema_hint
 
 # Tables, then the views people ask for most. dedupe_state is included: its payload is opaque
 # (dedupe/'s signatures) but it is what a rebuild of the grouping needs.
@@ -92,7 +92,7 @@ def export_parquet(
                         [str(tmp)],
                     ).fetchone()
                 except duckdb.Error as exc:
-                    raise ExportError(f"could not export {name}: {exc}") from exc
+                    raise ExportError(f"could not export {name}: {exc}{schema_hint(con)}") from exc
                 os.replace(tmp, target)
                 written.append(ExportedFile(name, target, int(n[0]) if n else 0))
         finally:

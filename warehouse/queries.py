@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from warehouse.errors import NoWarehouse, QueryError, WarehouseError, translate_open_error
+from warehouse.schema import CURRENT_VERSION
 
 __all__ = [
     "EventSummary", "NoWarehouse", "QueryError", "QueryResult", "WarehouseError",
@@ -70,11 +71,29 @@ def run_query(path: Path, sql: str, params: Sequence[Any] | None = None) -> Quer
             columns = tuple(d[0] for d in cur.description)
             return QueryResult(columns, cur.fetchall())
         except duckdb.Error as exc:
-            raise _query_error(exc) from exc
+            raise _query_error(exc, schema_hint(con)) from exc
 
 
-def _query_error(exc: duckdb.Error) -> QueryError:
+def schema_hint(con: duckdb.DuckDBPyConnection) -> str:
+    """A sentence for errors on a warehouse older than this code ('' when it is current): its
+    views and columns may be missing until a run migrates it."""
+    try:
+        row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    except duckdb.Error:
+        return ""
+    version = int(row[0]) if row and row[0] is not None else 0
+    if version >= CURRENT_VERSION:
+        return ""
+    return (
+        f" (this warehouse is at schema version {version}, this newsdedup expects"
+        f" {CURRENT_VERSION}: the next `newsdedup run` migrates it)"
+    )
+
+
+def _query_error(exc: duckdb.Error, hint: str = "") -> QueryError:
     message = str(exc)
+    if isinstance(exc, duckdb.CatalogException):
+        message += hint
     lowered = message.lower()
     if "read-only" in lowered or "read only" in lowered:
         return QueryError(

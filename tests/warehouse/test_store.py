@@ -373,3 +373,12 @@ def test_a_wal_left_beside_the_snapshot_does_not_break_readers(tmp_path: Path) -
         wh.start_run("r2", NOW, None)
     assert run_query(path, "SELECT run_id FROM runs ORDER BY 1").rows == [("r1",), ("r2",)]
     assert list(tmp_path.glob("w.duckdb.wal.stale-*"))
+
+
+def test_a_query_on_an_old_warehouse_says_a_run_migrates_it(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, MIGRATIONS[:1])
+    con.close()
+    with pytest.raises(QueryError, match="schema version 1.*next `newsdedup run` migrates it"):
+        run_query(path, "SELECT * FROM latest_events")
