@@ -88,3 +88,20 @@ def test_serve_registers_the_schedule_and_a_triggered_run_completes(
     finally:
         serving.terminate()  # SIGTERM: the runner starts pausing the schedule on the way out
         serving.wait(60)
+
+
+def test_start_server_only_starts_one_on_127_0_0_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A configured server that does not answer and is not ours to start: say so, start nothing.
+    monkeypatch.setenv("PREFECT_API_URL", "http://localhost:9/api")
+    assert main(["serve", "--start-server"]) == 2
+    assert "no Prefect server answers at http://localhost:9/api" in capsys.readouterr().err
+
+
+def test_server_urls() -> None:
+    from flows import server
+
+    assert server.api_url(4200) == "http://127.0.0.1:4200/api"
+    assert server.ui_url("http://127.0.0.1:4200/api") == "http://127.0.0.1:4200"
+    assert not server.is_healthy(server.api_url(server.free_port()), timeout_s=1.0)
