@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from datasketch import MinHashLSH
 
-from dedupe.minhash import Signer
+from dedupe.minhash import Signer, band_pairs
 
 # A pair is a copy when its estimated shingle Jaccard is at least 0.5, or when the smaller
 # text is nearly all inside the larger one (containment >= 0.8, e.g. an article re-posted with
@@ -34,6 +34,47 @@ def lsh_storage(storage_config: dict[str, Any] | None, name: str) -> dict[str, A
     if "basename" not in storage_config:
         return storage_config
     return {**storage_config, "basename": storage_config["basename"] + b":" + name.encode()}
+
+
+# In memory, a band bucket with more members than this pairs only neighbours (see
+# minhash.band_pairs): 500 identical texts still form one connected group, and a crowd
+# cannot make candidate counts quadratic.
+MAX_BUCKET = 500
+
+
+def candidates(
+    signer: Signer,
+    signatures: np.ndarray,
+    threshold: float,
+    query: Sequence[int],
+    storage_config: dict[str, Any] | None,
+    name: str,
+) -> list[tuple[int, int]]:
+    """LSH candidate pairs (i, j), i < j, with j or i in `query`. Without storage_config the
+    banding runs in NumPy (band_pairs: the pairs datasketch's in-memory index gives, for the
+    same bands and rows); with one, datasketch's MinHashLSH on that storage (e.g. Redis)."""
+    lsh = MinHashLSH(
+        threshold=threshold, num_perm=signer.num_perm,
+        storage_config=lsh_storage(storage_config, name),
+    )
+    if storage_config is None:
+        mask = np.zeros(len(signatures), dtype=bool)
+        mask[list(query)] = True
+        found = band_pairs(signatures, lsh.b, lsh.r, mask, MAX_BUCKET)
+        return [(int(i), int(j)) for i, j in found]
+    lean = [signer.to_datasketch(row) for row in signatures]
+    with lsh.insertion_session() as session:
+        for i, m in enumerate(lean):
+            session.insert(i, m, check_duplication=False)
+    new = frozenset(query)
+    out = set()
+    for j in query:
+        for i in lsh.query(lean[j]):
+            # A new-new pair is found from both sides; keep it once.
+            if i == j or (i > j and i in new):
+                continue
+            out.add((min(i, j), max(i, j)))
+    return sorted(out)
 
 
 class UnionFind:
@@ -77,23 +118,10 @@ def copy_pairs(
 ) -> list[tuple[int, int, float]]:
     """Verified copy pairs (i, j, jaccard) with i < j, where j is in `query` (the new
     documents) and i is any document (new or prior). Rows of `signatures` are oldest first."""
-    lsh = MinHashLSH(
-        threshold=LSH_THRESHOLD, num_perm=signer.num_perm,
-        storage_config=lsh_storage(storage_config, "copies"),
-    )
-    lean = [signer.to_datasketch(row) for row in signatures]
-    with lsh.insertion_session() as session:
-        for i, m in enumerate(lean):
-            session.insert(i, m, check_duplication=False)
-    new = frozenset(query)
+    cand = candidates(signer, signatures, LSH_THRESHOLD, query, storage_config, "copies")
     pairs = set()
-    for j in query:
-        for i in lsh.query(lean[j]):
-            # A new-new pair is found from both sides; keep it once (from the later one).
-            if i == j or (i > j and i in new):
-                continue
-            a, b = (i, j) if i < j else (j, i)
-            score = copy_score(signatures[a], signatures[b], sizes[a], sizes[b])
-            if score > 0.0:
-                pairs.add((a, b, score))
+    for a, b in cand:
+        score = copy_score(signatures[a], signatures[b], sizes[a], sizes[b])
+        if score > 0.0:
+            pairs.add((a, b, score))
     return sorted(pairs)

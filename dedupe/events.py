@@ -21,10 +21,9 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from datasketch import MinHashLSH
 from scipy.sparse import csr_matrix
 
-from dedupe.copies import UnionFind, lsh_storage
+from dedupe.copies import UnionFind, candidates
 from dedupe.fingerprint import Fingerprint, idf
 from dedupe.minhash import Signer, word_hash
 
@@ -126,27 +125,11 @@ def candidate_edges(
 ) -> list[tuple[int, int, float]]:
     """Proposed pairs (i, j, cosine) with cosine >= JOIN_COSINE; j in `query`."""
     signer = block_signer()
-    lsh = MinHashLSH(
-        threshold=BLOCK_THRESHOLD, num_perm=signer.num_perm,
-        storage_config=lsh_storage(storage_config, "events"),
-    )
-    lean = [signer.to_datasketch(row) for row in signatures]
-    with lsh.insertion_session() as session:
-        for i, m in enumerate(lean):
-            session.insert(i, m, check_duplication=False)
-    new = frozenset(query)
-    left: list[int] = []
-    right: list[int] = []
-    for j in query:
-        for i in lsh.query(lean[j]):
-            if i == j or (i > j and i in new):
-                continue
-            left.append(i)
-            right.append(j)
-    if not left:
+    found = candidates(signer, signatures, BLOCK_THRESHOLD, query, storage_config, "events")
+    if not found:
         return []
-    a = np.array(left)
-    b = np.array(right)
+    a = np.array([i for i, _ in found])
+    b = np.array([j for _, j in found])
     cos = np.asarray(matrix[a].multiply(matrix[b]).sum(axis=1)).ravel()
     keep = cos >= JOIN_COSINE
     return [
@@ -254,10 +237,19 @@ def complete_link(
         item_places or [()] * len(labels), item_days or [None] * len(labels), k, labels,
         item_words,
     )
+    # Each row's best partner, kept up to date so that a merge costs O(k), not O(k^2):
+    # merging only lowers similarities, so only rows whose best was a or b need a rescan.
+    best = c.argmax(axis=1)
+    best_val = c[np.arange(k), best]
+
+    def rescan(row: int) -> None:
+        best[row] = int(np.argmax(c[row]))
+        best_val[row] = c[row, best[row]]
+
     while k > 1:
-        flat = int(np.argmax(c))
-        a, b = divmod(flat, c.shape[1])
-        if c[a, b] < JOIN_COSINE:
+        a = int(np.argmax(best_val))
+        b = int(best[a])
+        if best_val[a] < JOIN_COSINE:
             break
         if b < a:
             a, b = b, a
@@ -266,12 +258,11 @@ def complete_link(
             and min(size[a], size[b]) >= MIN_NAMED
             and _distinct(names[a], size[a], names[b], size[b])
             and _distinct(names[b], size[b], names[a], size[a])
-        ):
-            # Two events of the same kind: each side has its own actor or place.
+        ) or setting.clash(a, b):
+            # Two events of the same kind: each side has its own actor, place or time.
             c[a, b] = c[b, a] = -np.inf
-            continue
-        if setting.clash(a, b):
-            c[a, b] = c[b, a] = -np.inf
+            rescan(a)
+            rescan(b)
             continue
         setting.merge(a, b)
         merged = np.minimum(c[a], c[b])
@@ -280,9 +271,14 @@ def complete_link(
         c[a, a] = -np.inf
         c[b, :] = -np.inf
         c[:, b] = -np.inf
+        best_val[b] = -np.inf
         final[final == b] = a
         names[a].update(names[b])
         size[a] += size[b]
+        rescan(a)
+        for row in np.flatnonzero((best == a) | (best == b)):
+            if row != b:
+                rescan(int(row))
     if AVG_JOIN < 1.0:
         _average_pass(sim, labels, final, names, size, item_terms is not None, setting)
     return [int(final[g]) for g in labels]

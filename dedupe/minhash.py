@@ -63,6 +63,14 @@ def shingle_hash(shingle: bytes) -> int:
     return h
 
 
+class _WordHashes(dict[str, int]):
+    """word -> word_hash, filled on first use (a dict lookup in C for every later token)."""
+
+    def __missing__(self, word: str) -> int:
+        h = self[word] = word_hash(word)
+        return h
+
+
 class Signer:
     """Computes MinHash signatures with fixed `num_perm` and `seed` (stored beside each one)."""
 
@@ -74,23 +82,16 @@ class Signer:
         a, b = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
         self._a = np.asarray(a, dtype=np.uint32)
         self._b = np.asarray(b, dtype=np.uint32)
-        self._word_cache: dict[str, int] = {}
+        self._word_cache = _WordHashes()
 
-    def _word_hashes(self, tokens: Sequence[str]) -> list[int]:
-        cache = self._word_cache
-        out = []
-        for w in tokens:
-            h = cache.get(w)
-            if h is None:
-                h = cache[w] = word_hash(w)
-            out.append(h)
-        return out
+    def _word_hashes(self, tokens: Sequence[str]) -> np.ndarray:
+        return np.fromiter(map(self._word_cache.__getitem__, tokens), np.uint32, len(tokens))
 
     def shingle_hashes(self, tokens: Sequence[str], size: int = SHINGLE_SIZE) -> np.ndarray:
         """Hashes of every word `size`-shingle of one token list (empty if it is shorter)."""
         if len(tokens) < size:
             return np.empty(0, dtype=np.uint32)
-        wh = np.array(self._word_hashes(tokens), dtype=np.uint32)
+        wh = self._word_hashes(tokens)
         n = len(tokens) - size + 1
         h = wh[:n].copy()
         with np.errstate(over="ignore"):
@@ -127,3 +128,43 @@ class Signer:
 def jaccard_estimate(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
     """Share of permutations whose minimum agrees: the MinHash estimate of Jaccard similarity."""
     return float(np.count_nonzero(sig_a == sig_b)) / len(sig_a)
+
+
+def band_pairs(
+    signatures: np.ndarray, bands: int, rows: int, query: np.ndarray, max_bucket: int
+) -> np.ndarray:
+    """Candidate pairs of banded LSH, as datasketch's MinHashLSH with params (bands, rows)
+    finds them in memory: two signatures are candidates when all `rows` values of some band
+    are equal. Computed in NumPy, band by band (sort, runs of equal keys, pairs within runs)
+    instead of one bucket dict operation per document and band. Only pairs with a document in
+    `query` (a boolean mask) are kept; a bucket with more than `max_bucket` members (a band
+    value shared by a crowd, e.g. a boilerplate-only text) contributes only pairs between
+    neighbours in doc order, so candidates stay near-linear. Returns unique (i, j), i < j."""
+    n = len(signatures)
+    found: list[np.ndarray] = []
+    for band in range(bands):
+        block = np.ascontiguousarray(signatures[:, band * rows : (band + 1) * rows])
+        order = np.lexsort(block.T[::-1])
+        keys = block[order]
+        new_run = np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)]
+        run_id = np.cumsum(new_run) - 1
+        run_start = np.flatnonzero(new_run)
+        run_len = np.diff(np.r_[run_start, n])
+        length = run_len[run_id]
+        pos = np.arange(n) - run_start[run_id]
+        # Pairs (p, q) with p < q in one run; crowded runs only pair neighbours.
+        later = np.where(length > max_bucket, (pos + 1 < length).astype(np.int64),
+                         length - pos - 1)
+        total = int(later.sum())
+        if total == 0:
+            continue
+        left = np.repeat(np.arange(n), later)
+        step = np.arange(total) - np.repeat(np.cumsum(later) - later, later)
+        right = left + 1 + step
+        a, b = order[left], order[right]
+        keep = query[a] | query[b]
+        a, b = a[keep], b[keep]
+        found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    return np.unique(np.concatenate(found), axis=0)
