@@ -497,6 +497,13 @@ class Warehouse:
                     [list(event_rows)],
                 ).fetchall()
             }
+            # An event id written again is alive: an older alias of it (merged away once,
+            # formed again since) must no longer redirect its members.
+            revived = [e for e in event_rows if e not in alias_rows]
+            con.execute(
+                "DELETE FROM event_aliases WHERE alias_id IN (SELECT unnest(?::VARCHAR[]))",
+                [revived],
+            )
             if member_rows:
                 self._register("member_batch", member_rows, MEMBER_SCHEMA)
                 con.execute(

@@ -382,3 +382,21 @@ def test_a_query_on_an_old_warehouse_says_a_run_migrates_it(tmp_path: Path) -> N
     con.close()
     with pytest.raises(QueryError, match="schema version 1.*next `newsdedup run` migrates it"):
         run_query(path, "SELECT * FROM latest_events")
+
+
+def test_an_event_formed_again_after_a_merge_is_no_alias(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path) as wh:
+        wh.load_pages("r1", [page("http://a/1"), page("http://a/2"), page("http://a/3")],
+                      [article("1", "http://a/1"), article("2", "http://a/2"),
+                       article("3", "http://a/3")], NOW)
+        wh.load_grouping("r1", grouping(("1", "e1", "c1"), ("2", "e2", "c2")), NOW)
+        wh.load_grouping("r2", grouping(("1", "e1", "c1"), ("2", "e1", "c2"),
+                                        aliases=(("e2", "e1"),)), NOW)
+        # later, dedupe forms e2 again for a new article, and another merge happens elsewhere
+        wh.load_grouping("r3", grouping(("3", "e2", "c3")), NOW)
+        wh.load_grouping("r4", grouping(("9", "e1", "c9"), aliases=(("e9", "e1"),)), NOW)
+    assert run_query(path, "SELECT alias_id FROM event_aliases").rows == [("e9",)]
+    assert run_query(path, "SELECT event_id FROM event_articles WHERE article_id = '3'").rows == [
+        ("e2",)
+    ]
