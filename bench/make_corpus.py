@@ -56,6 +56,38 @@ def real_texts() -> list[str]:
     return [t for t in texts if len(t.split()) >= 40]
 
 
+def _shingles(text: str) -> set[str]:
+    w = re.findall(r"\w+", text.lower())
+    return {" ".join(w[i : i + 5]) for i in range(len(w) - 4)}
+
+
+def _near_duplicates(texts: list[str]) -> dict[int, int]:
+    """Real articles that are already copies of each other (ECB+ holds syndicated versions):
+    exact word 5-shingle Jaccard >= 0.5 or containment >= 0.8. Returns index -> the group's
+    smallest index, so the gold copy groups count them as one."""
+    from datasketch import MinHash, MinHashLSH
+
+    sets = [_shingles(t) for t in texts]
+    lsh = MinHashLSH(threshold=0.2, num_perm=64)
+    parent = list(range(len(texts)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for i, sh in enumerate(sets):
+        m = MinHash(num_perm=64)
+        m.update_batch([s.encode() for s in sh])
+        for j in lsh.query(m):
+            inter = len(sh & sets[j])
+            if inter / len(sh | sets[j]) >= 0.5 or inter / min(len(sh), len(sets[j])) >= 0.8:
+                a, b = find(i), find(j)
+                parent[max(a, b)] = min(a, b)
+        lsh.insert(i, m)
+    return {i: find(i) for i in range(len(texts)) if find(i) != i}
+
+
 def _paragraphs(text: str) -> list[str]:
     paras = [p.strip() for p in text.split("\n") if p.strip()]
     if len(paras) < 3:  # one long block: cut into sentences, three to a paragraph
@@ -67,9 +99,9 @@ def _paragraphs(text: str) -> list[str]:
 def _spliced(rng: random.Random, pool: list[list[str]]) -> str:
     parts: list[str] = []
     for source in rng.sample(pool, rng.randint(3, 5)):
-        # At most half of any one source, so that no source is (nearly) contained in the
+        # At most a third of any one source, so that no source is (nearly) contained in the
         # result: containing a whole other article would make it a copy of it.
-        take = min(rng.randint(2, 4), max(1, len(source) // 2))
+        take = min(rng.randint(2, 4), max(1, len(source) // 3))
         start = rng.randrange(len(source) - take + 1)
         parts += source[start : start + take]
     return "\n".join(parts)
@@ -97,7 +129,7 @@ def copy_of(rng: random.Random, text: str) -> str:
     if len(paras) > 5 and rng.random() < 0.2:
         paras = paras[: int(len(paras) * rng.uniform(0.75, 0.9))]  # the end cut
     body = "\n".join(paras)
-    body = _edit_words(rng, body, rng.uniform(0.005, 0.02))
+    body = _edit_words(rng, body, rng.uniform(0.002, 0.01))
     head, foot = rng.choice(CHROME)
     if rng.random() < 0.7:
         body = f"{head}\n{body}\n{foot.format(y=rng.randint(2015, 2025))}"
@@ -110,13 +142,15 @@ def make_corpus(n: int, seed: int = 13) -> Iterator[dict[str, object]]:
     """n rows: about 45% originals, the rest copies of them (1 to 4 per copied original)."""
     rng = random.Random(seed)
     real = real_texts()
-    pool = [_paragraphs(t) for t in real]
+    pool = [p for p in (_paragraphs(t) for t in real) if len(p) >= 6]
+    same = _near_duplicates(real)
     base = datetime(2024, 1, 1, tzinfo=UTC)
     made = 0
     k = 0
     while made < n:
         text = real[k] if k < len(real) else _spliced(rng, pool)
         original = f"o{k:06d}"
+        group = f"o{same.get(k, k):06d}"
         when = base + timedelta(minutes=rng.randint(0, 60 * 24 * 365))
         rows = [(original, text, when)]
         if rng.random() < 0.6:
@@ -130,7 +164,7 @@ def make_corpus(n: int, seed: int = 13) -> Iterator[dict[str, object]]:
                 "title": "",
                 "url": f"https://outlet{rng.randint(1, 40)}.example/{doc_id}",
                 "published_at": ts.isoformat(),
-                "copy_group": original,
+                "copy_group": group,
             }
             made += 1
         k += 1

@@ -9,6 +9,7 @@ first run over twenty articles weighs words as well as one over twenty thousand.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter
@@ -101,24 +102,27 @@ class Fingerprint:
         return sorted(self.terms, key=lambda t: (-self.terms[t], t))[:BLOCK_TERMS]
 
 
-# token -> (term, idf) or None for common words; tokens repeat, so each is looked at once.
-_TERM_CACHE: dict[str, tuple[str, float] | None] = {}
+class _Terms(dict[str, "tuple[str, float] | None"]):
+    """token -> (term, idf), or None for a common word; each distinct token is looked at once,
+    later lookups are a dict hit in C (fingerprint maps over the tokens)."""
+
+    def __missing__(self, token: str) -> tuple[str, float] | None:
+        result: tuple[str, float] | None
+        if token[0].isdigit():
+            number = token.rstrip(".,").replace(",", "")
+            result = ("#" + number, _NUMBER_WEIGHT) if number else None
+        else:
+            word = token.lower()
+            result = None if _zipf(word) >= _COMMON_ZIPF else (word, idf(word))
+        self[token] = result
+        return result
+
+
+_TERMS = _Terms()
 
 
 def _term(token: str) -> tuple[str, float] | None:
-    hit = _TERM_CACHE.get(token, False)
-    if hit is not False:
-        return hit  # type: ignore[return-value]
-    result: tuple[str, float] | None
-    if token[0].isdigit():
-        number = token.rstrip(".,").replace(",", "")
-        result = ("#" + number, _NUMBER_WEIGHT) if number else None
-    else:
-        word = token.lower()
-        result = None if _zipf(word) >= _COMMON_ZIPF else (word, idf(word))
-    if len(_TERM_CACHE) < 1 << 20:
-        _TERM_CACHE[token] = result
-    return result
+    return _TERMS[token]
 
 
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
@@ -152,8 +156,8 @@ def fingerprint(text: str, title: str = "") -> Fingerprint:
     full = f"{title}\n{text}" if title else text
     # Count raw tokens in C (Counter over findall), then map each distinct token once.
     tf: Counter[tuple[str, float]] = Counter()
-    for token, count in Counter(_TOKEN.findall(full)).items():
-        hit = _term(token)
+    counts = Counter(_TOKEN.findall(full))
+    for hit, count in zip(map(_TERMS.__getitem__, counts), counts.values(), strict=True):
         if hit is not None:
             tf[hit] += count
     if HEADLINE_BOOST:
@@ -169,7 +173,11 @@ def fingerprint(text: str, title: str = "") -> Fingerprint:
             for part in e.lower().split():
                 if part in weights:
                     weights[part] *= ENTITY_BOOST
-    top = sorted(weights, key=lambda t: (-weights[t], t))[:TOP_TERMS]
+    top = (
+        list(weights)
+        if len(weights) <= TOP_TERMS
+        else heapq.nsmallest(TOP_TERMS, weights, key=lambda t: (-weights[t], t))
+    )
     norm = math.sqrt(sum(weights[t] ** 2 for t in top)) or 1.0
     places: Counter[str] = Counter(
         m.group(1) for m in _PLACE.finditer(full) if m.group(1).split()[0] not in _NOT_PLACES
@@ -199,6 +207,8 @@ _SENTENCES = re.compile(r"(?<=[a-z]{2}[.!?])\s+|\n+")  # not after "U.S."
 def _setting(full: str) -> str | None:
     if _VIRTUAL.search(full):
         return "virtual"
+    if not _MONTH_DAY.search(full):
+        return None
     for sentence in _SENTENCES.split(full):
         if not _MONTH_DAY.search(sentence):
             continue
