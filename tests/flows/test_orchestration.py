@@ -79,8 +79,7 @@ def test_only_transient_errors_are_retried() -> None:
     assert is_transient(ConnectionResetError())
     assert not is_transient(WarehouseCorrupt("bad file"))
     assert not is_transient(ValueError("a bug"))
-    import redis
-
+    redis = pytest.importorskip("redis", reason="the redis client: pip install -e '.[redis]'")
     assert is_transient(redis.exceptions.ConnectionError("refused"))
     assert not is_transient(redis.exceptions.ResponseError("WRONGTYPE"))
     from prefect.task_engine import TaskRunTimeoutError

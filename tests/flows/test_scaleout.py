@@ -39,6 +39,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         reason = "redis-server is not installed (Debian: apt-get install -y redis-server)"
         print(f"SKIP: {reason}")
         pytest.skip(reason)
+    pytest.importorskip("redis", reason="the redis client: pip install -e '.[redis]'")
     port = _free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
@@ -112,6 +113,7 @@ def test_extraction_runs_as_batch_tasks_on_a_dask_local_cluster(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    pytest.importorskip("prefect_dask", reason="prefect-dask: pip install -e '.[dask]'")
     from prefect import flow
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect_dask import DaskTaskRunner
