@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def write(rows: list[dict[str, Any]], path: Path) -> None:
             f.write(json.dumps(row) + "\n")
 
 
-def copy_f1(rows: list[dict[str, Any]], pred: dict[str, str | None]) -> float:
+def copy_f1(rows: list[dict[str, Any]], pred: Mapping[str, str | None]) -> float:
     gold = {str(r["id"]): str(r["copy_group"]) for r in rows}
     return round(bcubed(gold, pred).f1, 4)
 

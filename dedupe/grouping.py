@@ -113,7 +113,7 @@ def _payload(d: _Doc, signer: Signer) -> bytes:
         "terms": d.terms,
         "headline": d.headline,
         "source": d.source,
-        "published_at": _utc(d.published_at).isoformat() if d.published_at else None,
+        "published_at": d.published_at.isoformat() if d.published_at else None,
         "dates": list(d.dates),
         "places": list(d.places),
         "names": sorted(d.names),
@@ -262,15 +262,15 @@ def group(
         _assign_copies(all_docs, new_index, signer, storage_config)
         _assign_events(all_docs, n_prior, touched_events, aliases, storage_config)
 
-    for d in new_docs:
-        assignments[d.doc_id] = Assignment(
-            d.doc_id, d.event_id, d.copy_id, d.rule, round(d.similarity, 4), d.matched
+    for nd in new_docs:
+        assignments[nd.doc_id] = Assignment(
+            nd.doc_id, nd.event_id, nd.copy_id, nd.rule, round(nd.similarity, 4), nd.matched
         )
-        states[d.doc_id] = DocState(d.doc_id, d.event_id, d.copy_id, _payload(d, signer))
-    for d in prior_docs:
-        if d.event_id != d.prior_event or d.copy_id != d.prior_copy:
-            states[d.doc_id] = DocState(
-                d.doc_id, d.event_id, d.copy_id, known[d.doc_id].payload
+        states[nd.doc_id] = DocState(nd.doc_id, nd.event_id, nd.copy_id, _payload(nd, signer))
+    for pd in prior_docs:
+        if pd.event_id != pd.prior_event or pd.copy_id != pd.prior_copy:
+            states[pd.doc_id] = DocState(
+                pd.doc_id, pd.event_id, pd.copy_id, known[pd.doc_id].payload
             )
 
     events = _events(all_docs, touched_events)
@@ -371,7 +371,7 @@ def _assign_events(
             continue
         seen_groups.add(head)
         prior_events = sorted(
-            {all_docs[m].prior_event for m in members if all_docs[m].prior_event}
+            {e for m in members if (e := all_docs[m].prior_event) is not None}
         )
         for e in prior_events[1:]:
             merge(prior_events[0], e)
@@ -404,10 +404,7 @@ def _assign_events(
     node_size = [len(items) for items in class_items] + [1] * len(reps)
 
     matrix = ev.term_matrix([all_docs[i].terms for i in item_docs])
-    block_terms = [
-        heapq.nsmallest(BLOCK_TERMS, d.terms, key=lambda t, d=d: (-d.terms[t], t))
-        for d in (all_docs[i] for i in item_docs)
-    ]
+    block_terms = [_top_terms(all_docs[i].terms, BLOCK_TERMS) for i in item_docs]
     sigs = ev.block_signatures(block_terms)
     first_new = len(item_docs) - len(reps)
     edges = ev.candidate_edges(
@@ -495,18 +492,25 @@ def _assign_events(
         if d.prior_event is not None:
             d.event_id = find(d.prior_event)
     # Copies follow their group's event.
+    rep_set = set(reps)
     for i in range(n_prior, len(all_docs)):
         d = all_docs[i]
         members = d.extra["copy_members"]
         assert isinstance(members, list)
-        if i in reps:
+        if i in rep_set:
             continue
         head = all_docs[members[0]]
         if head.event_id is None:
             head = next(all_docs[m] for m in members if all_docs[m].event_id is not None)
         d.event_id = head.event_id
         d.rule = "copy"
-        touched.add(d.event_id)
+        if d.event_id is not None:
+            touched.add(d.event_id)
+
+
+def _top_terms(terms: dict[str, float], k: int) -> list[str]:
+    """The k heaviest terms, ties by name (as sorted(...)[:k] would give)."""
+    return heapq.nsmallest(k, terms, key=lambda t: (-terms[t], t))
 
 
 def _principal_day(d: _Doc) -> int | None:
