@@ -49,6 +49,7 @@ def candidates(
     query: Sequence[int],
     storage_config: dict[str, Any] | None,
     name: str,
+    max_bucket: int = MAX_BUCKET,
 ) -> list[tuple[int, int]]:
     """LSH candidate pairs (i, j), i < j, with j or i in `query`. Without storage_config the
     banding runs in NumPy (band_pairs: the pairs datasketch's in-memory index gives, for the
@@ -60,7 +61,7 @@ def candidates(
     if storage_config is None:
         mask = np.zeros(len(signatures), dtype=bool)
         mask[list(query)] = True
-        found = band_pairs(signatures, lsh.b, lsh.r, mask, MAX_BUCKET)
+        found = band_pairs(signatures, lsh.b, lsh.r, mask, max_bucket)
         return [(int(i), int(j)) for i, j in found]
     lean = [signer.to_datasketch(row) for row in signatures]
     with lsh.insertion_session() as session:

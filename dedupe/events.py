@@ -76,6 +76,15 @@ AVG_JOIN = 0.3
 TIME_WINDOW = 1095
 PLACE_VETO = True
 
+# Near-linear candidate work: a band bucket of more than MAX_BUCKET documents (terms shared by
+# a crowd) pairs only neighbours, and each document keeps at most MAX_EDGES edges. On the
+# 20,000-document benchmark corpus the blocking proposed 808k pairs and 327k passed
+# JOIN_COSINE before these caps; ECB+ dev (no bucket near 100, degrees below 30 for all but
+# a few documents) scores the same with them.
+MAX_BUCKET = 100
+MAX_EDGES = 30
+_COSINE_CHUNK = 20000
+
 _block_signer: Signer | None = None
 
 
@@ -125,16 +134,34 @@ def candidate_edges(
 ) -> list[tuple[int, int, float]]:
     """Proposed pairs (i, j, cosine) with cosine >= JOIN_COSINE; j in `query`."""
     signer = block_signer()
-    found = candidates(signer, signatures, BLOCK_THRESHOLD, query, storage_config, "events")
+    found = candidates(
+        signer, signatures, BLOCK_THRESHOLD, query, storage_config, "events", MAX_BUCKET
+    )
     if not found:
         return []
-    a = np.array([i for i, _ in found])
-    b = np.array([j for _, j in found])
-    cos = np.asarray(matrix[a].multiply(matrix[b]).sum(axis=1)).ravel()
+    pairs = np.array(found, dtype=np.int64)
+    cos = np.empty(len(pairs))
+    # Row-wise dot products in chunks: matrix[a] copies ~160 stored terms per pair, so all
+    # 800k candidate pairs of 20,000 documents at once took 1.5 GB.
+    for start in range(0, len(pairs), _COSINE_CHUNK):
+        a = pairs[start : start + _COSINE_CHUNK, 0]
+        b = pairs[start : start + _COSINE_CHUNK, 1]
+        cos[start : start + len(a)] = np.asarray(matrix[a].multiply(matrix[b]).sum(axis=1)).ravel()
     keep = cos >= JOIN_COSINE
+    pairs, cos = pairs[keep], cos[keep]
+    # Each document keeps its MAX_EDGES strongest edges: enough to connect it to its event
+    # (the decision scores all pairs of a piece), and the graph stays linear in documents.
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], -cos))
+    kept = np.zeros(len(pairs), dtype=bool)
+    degree = np.zeros(matrix.shape[0], dtype=np.int64)
+    for e in order:
+        i, j = pairs[e]
+        if degree[i] < MAX_EDGES or degree[j] < MAX_EDGES:
+            kept[e] = True
+            degree[i] += 1
+            degree[j] += 1
     return [
-        (int(min(i, j)), int(max(i, j)), float(c))
-        for i, j, c in zip(a[keep], b[keep], cos[keep], strict=True)
+        (int(i), int(j), float(c)) for (i, j), c in zip(pairs[kept], cos[kept], strict=True)
     ]
 
 
