@@ -1,4 +1,4 @@
-"""Every SQL example in warehouse/README-snippet.md runs on a loaded warehouse."""
+"""Every SQL example in the README runs on a loaded warehouse."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from warehouse.queries import run_query
 
-SNIPPET = Path(__file__).resolve().parents[2] / "warehouse" / "README-snippet.md"
+SNIPPET = Path(__file__).resolve().parents[2] / "README.md"
 LOADSCRIPT = Path(__file__).with_name("loadscript.py")
 EXAMPLES = re.findall(r"```sql\n(.*?)```", SNIPPET.read_text(), flags=re.S)
 
