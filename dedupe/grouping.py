@@ -168,15 +168,11 @@ def _from_state(state: DocState, signer: Signer) -> _Doc | None:
 
 
 def _new_docs(
-    docs: Sequence[Document], signer: Signer, text_tokens: dict[str, list[str]]
+    docs: Sequence[Document], signer: Signer, hashes: dict[str, np.ndarray]
 ) -> list[_Doc]:
     if not docs:
         return []
-    tokens = [
-        words(d.title) + text_tokens[d.doc_id] if d.title else text_tokens[d.doc_id]
-        for d in docs
-    ]
-    shingle_hashes = [signer.shingle_hashes(t, SHINGLE_SIZE) for t in tokens]
+    shingle_hashes = [hashes.pop(d.doc_id) for d in docs]
     sigs = signer.sign_hashes(shingle_hashes)
     out = []
     for i, d in enumerate(docs):
@@ -237,21 +233,25 @@ def group(
     assignments: dict[str, Assignment] = {}
     states: dict[str, DocState] = {}
     fresh: list[Document] = []
-    text_tokens: dict[str, list[str]] = {}
+    # Shingle hashes, not tokens, are kept per document: 100,000 token lists held ~1.7 GB.
+    hashes: dict[str, np.ndarray] = {}
     for doc_id in sorted(unique):
         d = unique[doc_id]
         if doc_id in known:
             s = known[doc_id]
             assignments[doc_id] = Assignment(doc_id, s.event_id, s.copy_id, "already_grouped", 1.0)
-        elif len(text_tokens.setdefault(doc_id, words(d.text))) < MIN_WORDS:
+        elif len(tokens := words(d.text)) < MIN_WORDS:
             assignments[doc_id] = Assignment(doc_id, None, None, "too_short", 0.0)
             states[doc_id] = DocState(doc_id, None, None, _SHORT_PAYLOAD)
         else:
             fresh.append(d)
+            hashes[doc_id] = signer.shingle_hashes(
+                words(d.title) + tokens if d.title else tokens, SHINGLE_SIZE
+            )
 
     prior_docs = [p for p in (_from_state(s, signer) for s in prior) if p is not None]
     prior_docs.sort(key=lambda p: p.key)
-    new_docs = sorted(_new_docs(fresh, signer, text_tokens), key=lambda p: p.key)
+    new_docs = sorted(_new_docs(fresh, signer, hashes), key=lambda p: p.key)
     all_docs = prior_docs + new_docs
     n_prior = len(prior_docs)
     new_index = list(range(n_prior, len(all_docs)))
