@@ -93,7 +93,7 @@ def _e2e_lines(r: dict[str, Any]) -> list[Comparison]:
             f"end to end ({s['pages']:,} pages{server})", o["pages_per_s"],
             ref.get("pages_per_s"), s.get("ratio"), "pages/s",
             "newsdedup extract alone on the same page files",
-            articles_per_hour=o["articles_per_hour"], peak_rss_gib=o["peak_rss_gib"],
+            articles_per_hour=o["articles_per_hour"], peak_memory_gib=o["peak_memory_gib"],
             stage_seconds=o["stage_seconds"], prefect_overhead_s=o["prefect_overhead_s"],
             prefect_share=o["prefect_share"], wall_s=o["wall_s"]))
     return out
@@ -171,7 +171,7 @@ def e2e_report(raw: dict[str, Any]) -> list[str]:
         parts = o.get("prefect_parts_s") or {}
         out.append(
             f"  {s['pages']:,} pages ({s['prefect_api']} Prefect API): {o['wall_s']:.1f} s, "
-            f"{o['articles_per_hour']:,} articles/hour, peak {o['peak_rss_gib']:.2f} GiB; "
+            f"{o['articles_per_hour']:,} articles/hour, peak {o['peak_memory_gib']:.2f} GiB; "
             + ", ".join(f"{k} {v:.1f}" for k, v in stages.items() if k != "total")
             + f"; Prefect overhead {o['prefect_overhead_s']} s ({o['prefect_share']:.1%}: "
             + ", ".join(f"{k} {v}" for k, v in parts.items()) + ")")
