@@ -36,7 +36,7 @@ from dedupe.minhash import NUM_PERM, SEED, Signer
 from dedupe.records import Assignment, DocState, Document, Event, Grouping
 from dedupe.text import MIN_WORDS, SHINGLE_SIZE, words
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2
 CANONICAL_RULE = "earliest_published"  # the event's oldest member in canonical order
 
 
@@ -110,7 +110,12 @@ def _payload(d: _Doc, signer: Signer) -> bytes:
         "num_perm": signer.num_perm,
         "sig": base64.b64encode(d.signature.astype("<u4").tobytes()).decode("ascii"),
         "n_shingles": d.n_shingles,
-        "terms": d.terms,
+        # Terms as one tab-joined string and their weights as float64 bytes: exact, and
+        # several times faster to write and read than a JSON object of floats.
+        "terms": "\t".join(d.terms),
+        "weights": base64.b64encode(
+            np.fromiter(d.terms.values(), np.float64, len(d.terms)).tobytes()
+        ).decode("ascii"),
         "headline": d.headline,
         "source": d.source,
         "published_at": d.published_at.isoformat() if d.published_at else None,
@@ -150,7 +155,7 @@ def _from_state(state: DocState, signer: Signer) -> _Doc | None:
         key=_key(state.doc_id, published),
         signature=np.frombuffer(base64.b64decode(body["sig"]), dtype="<u4").astype(np.uint32),
         n_shingles=int(body["n_shingles"]),
-        terms={str(t): float(w) for t, w in body["terms"].items()},
+        terms=_terms(body["terms"], body["weights"]),
         headline=body["headline"],
         source=body["source"],
         published_at=published,
@@ -165,6 +170,13 @@ def _from_state(state: DocState, signer: Signer) -> _Doc | None:
         copy_id=state.copy_id,
         event_id=state.event_id,
     )
+
+
+def _terms(joined: str, weights: str) -> dict[str, float]:
+    if not joined:
+        return {}
+    values = np.frombuffer(base64.b64decode(weights), dtype=np.float64).tolist()
+    return dict(zip(joined.split("\t"), values, strict=True))
 
 
 def _new_docs(

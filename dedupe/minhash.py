@@ -167,4 +167,7 @@ def band_pairs(
         found.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
     if not found:
         return np.empty((0, 2), dtype=np.int64)
-    return np.unique(np.concatenate(found), axis=0)
+    # Unique pairs via one int64 code per pair (np.unique along axis 0 is several times slower).
+    both = np.concatenate(found).astype(np.int64)
+    codes = np.unique(both[:, 0] * n + both[:, 1])
+    return np.stack([codes // n, codes % n], axis=1)
