@@ -75,6 +75,13 @@ AVG_JOIN = 0.3
 #   text. Seeds: Liverpool vs Tokyo vs virtual. ECB+ dev: 0.930 -> 0.926 (mostly venue vs city).
 TIME_WINDOW = 1095
 PLACE_VETO = True
+# - publication time: groups whose members were published (median) more than
+#   PUBLISHED_WINDOW days apart are two events. Write-ups of one happening appear within days
+#   of it; the sample's same-kind meetings published 27 days apart (Liverpool, 2021-12-11, and
+#   the virtual 2+2, 2022-01-07) must stay apart, and so must a wire story's recycled
+#   background. ECB+ carries no publication dates, so this rule cannot move its score; 14 days
+#   keeps a fortnight of follow-ups and analysis inside the event.
+PUBLISHED_WINDOW = 14
 
 # Near-linear candidate work: a band bucket of more than MAX_BUCKET documents (terms shared by
 # a crowd) pairs only neighbours, and each document keeps at most MAX_EDGES edges. On the
@@ -175,7 +182,9 @@ class Setting:
     principal dates. Two groups that disagree on either are two events."""
 
     def __init__(self, places: Sequence[Sequence[str]], days: Sequence[int | None], k: int,
-                 labels: np.ndarray, words: Sequence[Collection[str]] | None = None) -> None:
+                 labels: np.ndarray, words: Sequence[Collection[str]] | None = None,
+                 published: Sequence[int | None] | None = None) -> None:
+        self.published: list[list[int]] = [[] for _ in range(k)]
         self.places: list[Counter[str]] = [Counter() for _ in range(k)]
         self.mentioned: list[set[str]] = [set() for _ in range(k)]
         self.words: list[list[Collection[str]]] = [[] for _ in range(k)]
@@ -188,6 +197,8 @@ class Setting:
                 self.days[g].append(days[item])  # type: ignore[arg-type]
             if words is not None:
                 self.words[g].append(words[item])
+            if published is not None and published[item] is not None:
+                self.published[g].append(published[item])  # type: ignore[arg-type]
 
     def _place(self, g: int) -> str | None:
         votes = self.places[g]
@@ -203,6 +214,10 @@ class Setting:
         da, db = self._day(a), self._day(b)
         if da is not None and db is not None and abs(da - db) > TIME_WINDOW:
             return True
+        if self.published[a] and self.published[b]:
+            gap = abs(float(np.median(self.published[a])) - float(np.median(self.published[b])))
+            if gap > PUBLISHED_WINDOW:
+                return True
         pa, pb = self._place(a), self._place(b)
         # Each side's place is one the other side never mentions ("in Liverpool" vs "in
         # Tokyo"); a city/venue/country mix-up within one event usually shares a mention.
@@ -225,6 +240,7 @@ class Setting:
         self.mentioned[a].update(self.mentioned[b])
         self.words[a].extend(self.words[b])
         self.days[a].extend(self.days[b])
+        self.published[a].extend(self.published[b])
 
 
 def _distinct(inside: Counter[str], n_in: int, other: Counter[str], n_other: int) -> bool:
@@ -243,6 +259,7 @@ def complete_link(
     item_places: Sequence[Sequence[str]] | None = None,
     item_days: Sequence[int | None] | None = None,
     item_words: Sequence[Collection[str]] | None = None,
+    item_published: Sequence[int | None] | None = None,
 ) -> list[int]:
     """Agglomerate items whose initial group labels are `groups` (0..k-1, each group given as
     a run of items in order) while some two groups have all cross-pairs >= JOIN_COSINE and
@@ -262,7 +279,7 @@ def complete_link(
             names[g].update(item_terms[item])
     setting = Setting(
         item_places or [()] * len(labels), item_days or [None] * len(labels), k, labels,
-        item_words,
+        item_words, item_published,
     )
     # Each row's best partner, kept up to date so that a merge costs O(k), not O(k^2):
     # merging only lowers similarities, so only rows whose best was a or b need a rescan.

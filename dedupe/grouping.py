@@ -450,6 +450,7 @@ def _assign_events(
             [(d.setting, *d.places) if d.setting else () for d in item_meta],
             [_principal_day(d) for d in item_meta],
             [d.repeated for d in item_meta],
+            [d.published_at.date().toordinal() if d.published_at else None for d in item_meta],
         )
         first_row: dict[int, int] = {}
         for row, k in enumerate(labels):
