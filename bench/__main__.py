@@ -45,7 +45,8 @@ class Benchmark:
     lines: Callable[[dict[str, Any]], list[Comparison]]
 
 
-def _cmp(name: str, ours: float, ref: float, ratio: float, unit: str, ref_label: str,
+def _cmp(name: str, ours: float | None, ref: float | None, ratio: float | None, unit: str,
+         ref_label: str,
          **extra: Any) -> Comparison:
     return {"name": name, "ours": ours, "reference": ref, "ratio": ratio, "unit": unit,
             "reference_is": ref_label, **extra}
@@ -86,7 +87,7 @@ def _e2e_lines(r: dict[str, Any]) -> list[Comparison]:
     out = []
     for s in r["sizes"] + ([r["ephemeral"]] if r.get("ephemeral") else []):
         o = s["ours"]
-        ref = s.get("reference") or next(
+        ref: dict[str, Any] = s.get("reference") or next(
             (x["reference"] for x in r["sizes"] if x["pages"] == s["pages"]), {})
         server = "" if s["prefect_api"] == "server" else ", Prefect temporary server"
         out.append(_cmp(

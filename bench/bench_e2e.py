@@ -202,7 +202,7 @@ def child_main(config: str, out: str, profile: str | None) -> int:
     if profiler:
         profiler.enable()
     summary = ingest(config)
-    if profiler:
+    if profiler and profile:
         profiler.disable()
         profiler.dump_stats(profile)
     finished = time.perf_counter()
@@ -337,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run N pages with Prefect's temporary server (0: skip)")
     args = parser.parse_args(argv)
     if args.child:
-        return child_main(*args.child, str(args.profile) if args.profile else None)
+        config, out = args.child
+        return child_main(config, out, str(args.profile) if args.profile else None)
 
     from bench.pages import SHARED
 

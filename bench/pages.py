@@ -132,8 +132,9 @@ def make_stories(texts: list[Text], n: int, seed: int = 7) -> list[Story]:
         site = rng.randrange(len(SITES))
         author = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         published = T0 + timedelta(minutes=7 * i)
+        paragraphs: list[str]
         if i < len(texts):
-            title, paragraphs, kind = base.title, base.paragraphs, "original"
+            title, paragraphs, kind = base.title, list(base.paragraphs), "original"
         elif rng.random() < COPY_SHARE:
             paragraphs = list(base.paragraphs)
             if len(paragraphs) > 3:
