@@ -152,7 +152,7 @@ def imap_ordered(
     try:
         while True:
             # Read ahead, within the window.
-            while not exhausted and len(pending) < n_workers and read - next_out < window:
+            while not exhausted and len(pending) < 2 * n_workers and read - next_out < window:
                 chunk = []
                 for index, item in source:
                     chunk.append((index, item))
@@ -163,20 +163,32 @@ def imap_ordered(
                 if chunk:
                     read += len(chunk)
                     pending.append(chunk)
-            # Hand chunks to idle workers; start workers only when there is work for them.
+            # Hand chunks to idle workers, start workers only when there is work for them, then
+            # give each busy worker its next chunk before it runs dry (at most two in flight), so
+            # that no worker waits for the parent to be scheduled between chunks.
             now = time.monotonic()
-            idle = [slot for slot in slots if not slot.work]
-            while pending and (idle or len(slots) < n_workers):
+            for slot in [s for s in slots if not s.work and s.served >= MAX_PAGES_PER_WORKER]:
+                slots.remove(slot)  # worn out: a fresh one starts below if there is work
+                retire(slot)
+            while pending:
+                idle = [slot for slot in slots if not slot.work]
                 if idle:
-                    slot = idle.pop()
-                else:
+                    slot = idle[0]
+                elif len(slots) < n_workers:
                     slot = start()
                     slots.append(slot)
+                else:
+                    hungry = [slot for slot in slots if len(slot.work) <= chunk_size
+                              and slot.served + len(slot.work) < MAX_PAGES_PER_WORKER]
+                    if not hungry:
+                        break
+                    slot = min(hungry, key=lambda s: len(s.work))
                 chunk = pending.popleft()
                 held.update(chunk)
+                if not slot.work:
+                    slot.deadline = now + timeout_s if slot.ready else float("inf")
                 slot.work.extend(chunk)
                 slot.conn.send(chunk)
-                slot.deadline = now + timeout_s if slot.ready else float("inf")
             # Hand out what is finished, in order.
             while next_out in done:
                 yield done.pop(next_out)
@@ -225,9 +237,7 @@ def imap_ordered(
                     fail_current(slot, Reason.EXTRACTION_TIMEOUT,
                                  f"no result within {timeout_s:g} s; worker killed")
                     retired.append(slot)
-            # Dead, stuck and worn workers go; the dispatcher starts fresh ones when needed.
-            retired.extend(slot for slot in slots
-                           if not slot.work and slot.served >= MAX_PAGES_PER_WORKER)
+            # Dead and stuck workers go; the dispatcher starts fresh ones when needed.
             for slot in retired:
                 slots.remove(slot)
                 retire(slot)
