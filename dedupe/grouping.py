@@ -31,7 +31,7 @@ import numpy as np
 
 from dedupe import events as ev
 from dedupe.copies import UnionFind, copy_pairs
-from dedupe.fingerprint import BLOCK_TERMS, Fingerprint, fingerprint
+from dedupe.fingerprint import BLOCK_TERMS, Fingerprint, fingerprint_many
 from dedupe.minhash import NUM_PERM, SEED, Signer
 from dedupe.records import Assignment, DocState, Document, Event, Grouping
 from dedupe.text import MIN_WORDS, SHINGLE_SIZE, words
@@ -207,14 +207,22 @@ def _new_docs(
     return out
 
 
-def _fingerprint(doc: _Doc) -> None:
-    """Fill in the event fingerprint. Only each copy group's oldest member needs one (copies
+def _fingerprint(docs: Sequence[_Doc]) -> None:
+    """Fill in the event fingerprints. Only each copy group's oldest member needs one (copies
     follow it), so this runs after copies are known: on a feed where half the documents are
-    copies that halves the slowest per-document step."""
-    d = doc.extra.get("document")
-    if not isinstance(d, Document) or doc.terms:
-        return
-    fp: Fingerprint = fingerprint(d.text, d.title)
+    copies that halves the slowest per-document step. The batch is fingerprinted at once so
+    that a large one can be split over processes (fingerprint_many)."""
+    todo: list[tuple[_Doc, Document]] = []
+    for doc in docs:
+        d = doc.extra.get("document")
+        if isinstance(d, Document) and not doc.terms:
+            todo.append((doc, d))
+    fps = fingerprint_many([(d.text, d.title) for _, d in todo])
+    for (doc, _), fp in zip(todo, fps, strict=True):
+        _set_fingerprint(doc, fp)
+
+
+def _set_fingerprint(doc: _Doc, fp: Fingerprint) -> None:
     doc.terms = fp.terms
     doc.dates = fp.dates
     doc.places = fp.places
@@ -389,7 +397,7 @@ def _assign_events(
             merge(prior_events[0], e)
         if not prior_events:
             reps.append(head)
-            _fingerprint(all_docs[head])
+    _fingerprint([all_docs[i] for i in reps])
 
     # Prior event classes (after copy merges) and their representative items.
     classes: dict[str, list[int]] = {}
