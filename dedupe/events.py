@@ -208,14 +208,14 @@ class Setting:
         return top if n * 2 > sum(votes.values()) else None
 
     def _day(self, g: int) -> float | None:
-        return float(np.median(self.days[g])) if self.days[g] else None
+        return _median(self.days[g]) if self.days[g] else None
 
     def clash(self, a: int, b: int) -> bool:
         da, db = self._day(a), self._day(b)
         if da is not None and db is not None and abs(da - db) > TIME_WINDOW:
             return True
         if self.published[a] and self.published[b]:
-            gap = abs(float(np.median(self.published[a])) - float(np.median(self.published[b])))
+            gap = abs(_median(self.published[a]) - _median(self.published[b]))
             if gap > PUBLISHED_WINDOW:
                 return True
         pa, pb = self._place(a), self._place(b)
@@ -241,6 +241,15 @@ class Setting:
         self.words[a].extend(self.words[b])
         self.days[a].extend(self.days[b])
         self.published[a].extend(self.published[b])
+
+
+def _median(values: Sequence[int]) -> float:
+    """float(np.median(values)) for a short list of day ordinals, without NumPy's per-call
+    overhead (~50 us; clash() called it 64,000 times on the 20k bench corpus). Ordinals are
+    far below 2**52, so the middle pair's mean is exact either way."""
+    s = sorted(values)
+    mid = len(s) // 2
+    return float(s[mid]) if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
 
 
 def _distinct(inside: Counter[str], n_in: int, other: Counter[str], n_other: int) -> bool:
