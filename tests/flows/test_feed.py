@@ -1,0 +1,116 @@
+"""The page feed between the fetch tasks and the one extraction pool (flows/pipeline.py), without
+Prefect: stand-in futures, targets that carry their body (no HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from extract.fetch import FetchPolicy
+from extract.records import FetchedPage, Reason, Target, Validators
+from flows import pipeline
+from flows.pipeline import PageFeed
+from warehouse.store import UrlState
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+HTML = (b"<html><head><title>T</title></head><body><article><p>"
+        + b"A sentence long enough to be kept as an article body. " * 40
+        + b"</p></article></body></html>")
+
+
+class _State:
+    def __init__(self, ok: bool) -> None:
+        self.ok = ok
+
+    def is_completed(self) -> bool:
+        return self.ok
+
+
+class _Future:
+    """What PageFeed uses of a PrefectFuture."""
+
+    def __init__(self, ok: bool = True) -> None:
+        self.state = _State(ok)
+        self.callbacks: list[Callable[[Any], None]] = []
+
+    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
+        self.callbacks.append(fn)
+
+    def wait(self, timeout: float | None = None) -> None:
+        pass
+
+    def finish(self) -> None:
+        for fn in self.callbacks:
+            fn(self)
+
+
+def _target(url: str, source: str = "s") -> Target:
+    return Target(url=url, source=source, body=HTML, content_type="text/html")
+
+
+def _page(url: str, body: bytes = b"x") -> FetchedPage:
+    return FetchedPage(url=url, final_url=url, source="s", status=Reason.OK, fetched_at=NOW,
+                       body=body)
+
+
+def test_fetch_into_puts_every_target_once_keyed_in_input_order() -> None:
+    feed = PageFeed()
+    targets = [
+        _target("http://a.test/1"),
+        _target("http://a.test/later"),  # deferred by an earlier Retry-After
+        _target("http://a.test/2"),
+        _target("http://a.test/1#frag"),  # same canonical URL as the first
+    ]
+    states = {"http://a.test/later": UrlState(Validators(), (NOW + timedelta(hours=1)).replace(
+        tzinfo=None), None)}
+    outcomes = pipeline.fetch_into(feed, 3, targets, FetchPolicy(), states, NOW)
+    fut = _Future()
+    feed.watch([fut])  # type: ignore[list-item]
+    fut.finish()
+    got = list(feed)
+    assert sorted(k for k, _ in got) == [(3, 0), (3, 1), (3, 2), (3, 3)]
+    by_key = dict(got)
+    assert by_key[(3, 0)].status is Reason.DEFERRED  # deferred first, as fetch_due gave them
+    assert [by_key[(3, i)].url for i in (1, 2, 3)] == [
+        "http://a.test/1", "http://a.test/2", "http://a.test/1#frag"]
+    assert by_key[(3, 3)].status is Reason.DUPLICATE_URL
+    assert by_key[(3, 3)].detail == "same canonical URL as target 0"  # index among due targets
+    assert outcomes == {"deferred": 1, "ok": 2, "duplicate_url": 1}
+    assert feed.fetch_finished_at is not None
+
+
+def test_feed_ends_when_every_task_is_final_and_ignores_a_retry_s_repeats() -> None:
+    feed = PageFeed()
+    a, b = _Future(), _Future()
+    feed.watch([a, b])  # type: ignore[list-item]
+    feed.put(0, [(0, _page("http://a.test/1"))])
+    feed.put(0, [(0, _page("http://a.test/1"))])  # a retried task's second attempt
+    feed.put(1, [(0, _page("http://b.test/1")), (1, _page("http://b.test/2"))])
+    a.finish()
+    feed.put(1, [])
+    b.finish()
+    assert [k for k, _ in feed] == [(0, 0), (1, 0), (1, 1)]
+
+
+def test_feed_ends_at_once_when_a_fetch_task_failed() -> None:
+    feed = PageFeed()
+    ok, failed = _Future(), _Future(ok=False)
+    feed.watch([ok, failed])  # type: ignore[list-item]
+    feed.put(0, [(0, _page("http://a.test/1"))])
+    failed.finish()  # `ok` is still running: the feed does not wait for it
+    assert [k for k, _ in feed] == [(0, 0)]
+
+
+def test_extract_feed_returns_pages_without_bodies_and_articles_in_key_order() -> None:
+    feed = PageFeed()
+    fut = _Future()
+    feed.watch([fut])  # type: ignore[list-item]
+    feed.put(1, [(0, _page("http://b.test/1", HTML))])  # arrives first, sorts last
+    feed.put(0, [(1, _page("http://a.test/2", HTML)), (0, _page("http://a.test/1", HTML))])
+    fut.finish()
+    pages, articles = pipeline.extract_feed.fn("t", feed, 1, 30.0)
+    assert [p.url for p in pages] == ["http://a.test/1", "http://a.test/2", "http://b.test/1"]
+    assert [a.url for a in articles] == [p.url for p in pages]
+    assert all(p.body == b"" for p in pages)
+    assert all(a.status is Reason.OK for a in articles)
