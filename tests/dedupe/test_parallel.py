@@ -1,0 +1,40 @@
+"""The forked paths of grouping (shingling/signing, event fingerprints) give exactly what the
+serial paths give: the thresholds are lowered so that a few documents take them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dedupe import Document, group, grouping
+from dedupe import fingerprint as fp_mod
+
+SEEDS = Path(__file__).resolve().parents[2] / ".." / "shared" / "seeds"
+
+
+def _docs() -> list[Document]:
+    if not SEEDS.is_dir():
+        pytest.skip(f"no seed articles at {SEEDS}")
+    docs = [Document(doc_id=p.name, text=p.read_text()) for p in sorted(SEEDS.glob("*.txt"))]
+    # Copies, and a too-short text, so every branch of the per-document step is taken.
+    docs += [Document(doc_id=f"copy-{d.doc_id}", text=f"Breaking\n{d.text}") for d in docs[:3]]
+    docs.append(Document(doc_id="short", text="too short"))
+    return docs
+
+
+def test_forked_grouping_equals_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = _docs()
+    serial = group(docs)
+    monkeypatch.setattr(grouping, "_PARALLEL_MIN", 1)
+    monkeypatch.setattr(grouping, "_CHUNK", 2)
+    monkeypatch.setattr(fp_mod, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(fp_mod, "_CHUNK", 2)
+    assert group(docs) == serial
+
+
+def test_fingerprint_many_matches_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs = [(d.text, d.title) for d in _docs()]
+    monkeypatch.setattr(fp_mod, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(fp_mod, "_CHUNK", 3)
+    assert fp_mod.fingerprint_many(jobs, workers=2) == [fp_mod.fingerprint(*j) for j in jobs]
