@@ -42,7 +42,8 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True)
 class Source:
-    """One configured source: a feed, a sitemap, a list of URLs, a local directory or a WARC file."""
+    """One configured source: a feed, a sitemap, a list of URLs, a local directory or a WARC
+    file."""
 
     name: str
     kind: SourceKind

@@ -125,9 +125,12 @@ def _source(raw: Any, index: int, base: Path) -> Source:
     return Source(name=name, kind=_SOURCE_KINDS[key], locations=locations)
 
 
-def parse_settings(data: dict[str, Any], base: Path = Path("."), path: Path | None = None) -> Settings:
+def parse_settings(
+    data: dict[str, Any], base: Path = Path("."), path: Path | None = None
+) -> Settings:
     """Validate a parsed TOML document. Relative paths are taken relative to `base`."""
-    _check_keys(data, {"warehouse", "fetch", "sources", "schedule", "extract", "dedupe"}, "top level")
+    top_level = {"warehouse", "fetch", "sources", "schedule", "extract", "dedupe"}
+    _check_keys(data, top_level, "top level")
 
     warehouse = data.get("warehouse", {})
     _check_keys(warehouse, {"path"}, "[warehouse]")

@@ -10,7 +10,6 @@ from typing import Any
 
 from flows.sampleserver import SAMPLE_DIR, serve_directory
 
-
 DEMO_PORT = 8765
 
 
@@ -39,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
 
     # A fixed port keeps the sample's URLs, and so its article ids, the same from one demo run
     # to the next: a second `make demo` then adds nothing.
-    with serve_directory(SAMPLE_DIR, port=DEMO_PORT) as base_url, tempfile.TemporaryDirectory() as tmp:
+    with (
+        serve_directory(SAMPLE_DIR, port=DEMO_PORT) as base_url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         config = Path(tmp) / "newsdedup.toml"
         config.write_text(demo_config(base_url, args.warehouse), encoding="utf-8")
         summary = ingest(str(config))
@@ -50,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         events = event_summaries(con)
     print(f"{len(events)} events:")
     for e in events:
-        when = e.event_date or (e.first_published_at.date().isoformat() if e.first_published_at else "?")
+        published = e.first_published_at.date().isoformat() if e.first_published_at else "?"
+        when = e.event_date or published
         print(f"- {e.title}  [{when}]  {e.n_articles} article(s), {e.n_sources} source(s)")
         for title in e.member_titles:
             print(f"    · {title}")

@@ -35,8 +35,14 @@ def test_good_settings_parse(tmp_path: Path) -> None:
     ("patch", "message"),
     [
         ({"colour": 1}, "unknown key 'colour'"),
-        ({"fetch": {"allow_private_network": True}}, "[fetch]: unknown key 'allow_private_network'"),
-        ({"fetch": {"allow_private_networks": "yes"}}, "[fetch].allow_private_networks: expected bool"),
+        (
+            {"fetch": {"allow_private_network": True}},
+            "[fetch]: unknown key 'allow_private_network'",
+        ),
+        (
+            {"fetch": {"allow_private_networks": "yes"}},
+            "[fetch].allow_private_networks: expected bool",
+        ),
         ({"sources": []}, "add at least one source"),
         ({"sources": [{"name": "x"}]}, "set exactly one of"),
         ({"sources": [{"name": "x", "feed": "a", "urls": ["b"]}]}, "set exactly one of"),
