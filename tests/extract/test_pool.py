@@ -107,7 +107,7 @@ def test_input_is_read_ahead_only_a_bounded_window() -> None:
     results = imap_ordered(square, numbers(), on_error=lambda n, r, d: -1, workers=2,
                            chunk_size=4)
     assert [next(results) for _ in range(10)] == [n * n for n in range(10)]
-    assert pulled <= 10 + 2 * 4 * 4 + 4
+    assert pulled <= 10 + 2 * pool.WINDOW_PAGES_PER_WORKER + 4
     results.close()  # stops and reaps the workers
 
 

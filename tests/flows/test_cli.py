@@ -41,3 +41,20 @@ def test_run_refuses_a_bad_key_before_starting_prefect(
     config.write_text('[fetch]\ntimeout = 3\n[[sources]]\nname = "x"\nfeed = "http://e.org/"\n')
     assert main(["run", "--config", str(config)]) == 2
     assert "[fetch]: unknown key 'timeout'" in capsys.readouterr().err
+
+
+def test_one_command_imports_only_its_own_module() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from flows.cli import build_parser; build_parser(only='query'); "
+            "print(sorted(m for m in sys.modules if m.startswith('flows.commands.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2]).stdout
+    assert out.strip() == "['flows.commands.query']"
+
+
+def test_a_command_parses_the_same_alone_as_in_the_whole_parser() -> None:
+    argv = ["extract", "pages", "--out", "x.jsonl", "--workers", "2"]
+    assert vars(build_parser(only="extract").parse_args(argv)) == vars(
+        build_parser().parse_args(argv))
