@@ -23,6 +23,8 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -87,12 +89,27 @@ def _worker_main(conn: Connection, fn: Callable[[Any], Any]) -> None:
     # in one process: 17.61 -> 17.08 s and 21.27 -> 20.63 s (-3%), same output.
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, 20, 20)
+    # Chunks are received by a thread, as soon as they are sent, while this thread extracts:
+    # a chunk of fetched pages (4 x ~70 KiB) is larger than the socket's buffer, and without it
+    # the parent's send blocked until this worker finished its current chunk, while the other
+    # workers waited for work (23.6 s of 45 s blocked in write at 2,000 pages, cProfile of
+    # bench/bench_e2e.py). The thread never touches lxml, which is not thread-safe.
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def receive() -> None:
+        while True:
+            try:
+                chunk = conn.recv()
+            except Exception:  # closed, or unreadable: end, and the parent sees this worker go
+                chunk = None
+            inbox.put(chunk)
+            if chunk is None:
+                return
+
+    threading.Thread(target=receive, name="newsdedup-pool-receive", daemon=True).start()
     conn.send(None)  # started and unpickled `fn`: only now does a page's clock run
     while True:
-        try:
-            chunk = conn.recv()
-        except (EOFError, OSError):
-            return
+        chunk = inbox.get()
         if chunk is None:
             return
         for index, item in chunk:

@@ -51,6 +51,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.futures import PrefectFuture
 from prefect.tasks import Task
+from prefect.utilities.annotations import quote
 
 import dedupe
 from dedupe.records import Grouping
@@ -148,6 +149,11 @@ def extract_timeout_s(n_pages: int, settings: ExtractSettings, workers: int) -> 
 
 
 # -- tasks ------------------------------------------------------------------------------------
+
+# Big task arguments (targets, URL states, pages, articles, the grouping) are passed as
+# quote(...): Prefect otherwise walks every element of every parameter looking for futures,
+# which cost 4.8 s of the flow thread's CPU at 2,000 pages (cProfile, bench/bench_e2e.py
+# --profile), ~25 s at 10,000. quote() is unwrapped before the task sees its argument.
 
 
 # discover and fetch are async tasks around blocking library calls run in a thread: Prefect can
@@ -485,7 +491,7 @@ def _extract(
         timed = extract_source.with_options(
             timeout_seconds=extract_timeout_s(len(pages), ex, workers)
         )
-        articles.extend(timed(name, pages, ex.workers, ex.timeout_s))
+        articles.extend(timed(name, quote(pages), ex.workers, ex.timeout_s))
     return articles
 
 
@@ -503,7 +509,8 @@ def _extract_on_dask(settings: Settings, pages: list[FetchedPage]) -> list[Artic
     with scaleout.dask_environment(), scaleout.dask_task_runner(ex) as runner:
         logger.info("extracting %d pages in %d batches on Dask", len(pages), len(parts))
         futures = [
-            runner.submit(extract_batch, {"index": i, "pages": batch, "timeout_s": ex.timeout_s})
+            runner.submit(extract_batch,
+                          {"index": i, "pages": quote(batch), "timeout_s": ex.timeout_s})
             for i, batch in enumerate(parts)
         ]
         return [a for fut in futures for a in fut.result()]
@@ -569,7 +576,7 @@ def _stages(
                  for name, (targets, _) in discovered.items()}
     fetches = {
         name: fetch_source.with_options(timeout_seconds=backstops[name]).submit(
-            name, index, targets, settings.fetch, states, started, feed
+            name, index, quote(targets), settings.fetch, quote(states), started, feed
         )
         for index, (name, (targets, _)) in enumerate(discovered.items())
     }
@@ -616,7 +623,7 @@ def _stages(
     progress.stage_done("extract", f"{n_extracted} articles")
 
     with clock.stage("load"):
-        new_ids = load_pages(settings, run_id, pages, articles)
+        new_ids = load_pages(settings, run_id, quote(pages), quote(articles))
     with clock.stage("dedupe"):
         grouping, known_events = group_new(settings, run_id)
     logger.info("dedupe: %d articles grouped into %d touched events in %.2f s (LSH in %s)",
@@ -625,7 +632,7 @@ def _stages(
     progress.stage_done("dedupe", f"{len(grouping.events)} events touched")
 
     with clock.stage("load"):
-        n_events_new, n_events_updated = load_grouping(settings, run_id, grouping)
+        n_events_new, n_events_updated = load_grouping(settings, run_id, quote(grouping))
 
     # A URL fails at most once: at fetch, or (its page fetched fine) at extraction.
     failed_at_fetch = {p.url for p in pages if p.status not in NOT_FAILURES}
