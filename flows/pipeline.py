@@ -49,7 +49,7 @@ import anyio.to_thread
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
-from prefect.futures import PrefectFuture
+from prefect.futures import PrefectFuture, as_completed
 from prefect.tasks import Task
 from prefect.utilities.annotations import quote
 
@@ -184,36 +184,45 @@ class PageFeed:
 
     A plain class on purpose: Prefect looks for futures inside task parameters that are
     collections, dataclasses or models (and would wait for them); it passes this through as is.
-    The fetch tasks `put` pages from their threads; iterating yields (key, page) as they come
-    and ends once every fetch task's run is final (`watch`), or at once when one has failed (the
-    flow raises its error after the pool has finished the pages in hand)."""
+    Made for `fetch_tasks` fetch task runs, each followed with `watch` once it is submitted
+    (sources are fetched as soon as each is discovered). The fetch tasks `put` pages from their
+    threads; iterating yields (key, page) as they come and ends once every fetch task's run is
+    final, or at once when one has failed or the flow gives up (`abandon`: a discovery failed);
+    the flow raises the error after the pool has finished the pages in hand."""
 
-    def __init__(self) -> None:
+    def __init__(self, fetch_tasks: int) -> None:
         self._queue: queue.SimpleQueue[tuple[int, list[tuple[int, FetchedPage]]] | None] = (
             queue.SimpleQueue()
         )
         self._lock = threading.Lock()
-        self._running = 0
+        self._running = fetch_tasks
         self._failed = False
         self._seen: set[PageKey] = set()
         # time.perf_counter() when the last fetch task finished: the pool may read the feed's
         # end later, when it has caught up.
         self.fetch_finished_at: float | None = None
+        if fetch_tasks == 0:
+            self._end(failed=False)
 
     def put(self, source_index: int, pages: list[tuple[int, FetchedPage]]) -> None:
         if pages:
             self._queue.put((source_index, pages))
 
     def watch(self, futures: Iterable[PrefectFuture[Any]]) -> None:
-        """Follow these fetch task runs: the feed ends when all are final."""
-        futures = list(futures)
-        with self._lock:
-            self._running += len(futures)
-        if not futures:
-            self.fetch_finished_at = time.perf_counter()
-            self._queue.put(None)
+        """Follow these fetch task runs (counted in `fetch_tasks`)."""
         for fut in futures:
             fut.add_done_callback(self._task_done)
+
+    def abandon(self) -> None:
+        """No more fetch tasks will come: end the feed once the pages in hand are read."""
+        self._end(failed=True)
+
+    def _end(self, failed: bool) -> None:
+        with self._lock:
+            self._failed = self._failed or failed
+            if self.fetch_finished_at is None:
+                self.fetch_finished_at = time.perf_counter()
+        self._queue.put(None)
 
     def _task_done(self, fut: PrefectFuture[Any]) -> None:
         try:
@@ -223,12 +232,9 @@ class PageFeed:
             ok = False
         with self._lock:
             self._running -= 1
-            self._failed = self._failed or not ok
-            last = self._running == 0 or self._failed
-            if last and self.fetch_finished_at is None:
-                self.fetch_finished_at = time.perf_counter()
+            last = self._running == 0 or self._failed or not ok
         if last:
-            self._queue.put(None)
+            self._end(failed=not ok)
 
     def __iter__(self) -> Iterator[tuple[PageKey, FetchedPage]]:
         while True:
@@ -437,6 +443,11 @@ def _copies(grouping: Grouping) -> int:
     )
 
 
+def _discovered(fut: PrefectFuture[Any]) -> tuple[list[Target], list[FetchedPage]]:
+    # An async task's future yields its value, not a coroutine (Prefect's stubs say otherwise).
+    return cast(tuple[list[Target], list[FetchedPage]], fut.result())
+
+
 def _raise_fetch_failure(futures: Iterable[PrefectFuture[Any]]) -> None:
     """A fetch task's failure fails the run (its error, as Prefect re-raises it)."""
     for fut in futures:
@@ -509,8 +520,8 @@ def _extract_on_dask(settings: Settings, pages: list[FetchedPage]) -> list[Artic
     with scaleout.dask_environment(), scaleout.dask_task_runner(ex) as runner:
         logger.info("extracting %d pages in %d batches on Dask", len(pages), len(parts))
         futures = [
-            runner.submit(extract_batch,
-                          {"index": i, "pages": quote(batch), "timeout_s": ex.timeout_s})
+            # Not quote(batch): prefect-dask hands the task the annotation's contents wrongly.
+            runner.submit(extract_batch, {"index": i, "pages": batch, "timeout_s": ex.timeout_s})
             for i, batch in enumerate(parts)
         ]
         return [a for fut in futures for a in fut.result()]
@@ -555,63 +566,78 @@ def _stages(
     logger = get_run_logger()
     pages: list[FetchedPage] = []
 
-    with clock.stage("discover"):
-        futures = {s.name: discover_source.submit(s, settings.fetch) for s in settings.sources}
-        # An async task's future yields its value, not a coroutine (Prefect's stubs say otherwise).
-        discovered: dict[str, tuple[list[Target], list[FetchedPage]]] = {
-            name: cast(tuple[list[Target], list[FetchedPage]], fut.result())
-            for name, fut in futures.items()
-        }
-    n_targets = sum(len(targets) for targets, _ in discovered.values())
-    for _, not_discovered in discovered.values():
-        pages.extend(not_discovered)
-    logger.info("discover: %d targets from %d sources in %.2f s", n_targets,
-                len(settings.sources), clock.seconds["discover"])
-    progress.stage_done("discover", f"{n_targets} targets")
-
     ex = settings.extract
-    feed = PageFeed()
-    fetch_started = time.perf_counter()
-    backstops = {name: fetch_timeout_s(len(targets), settings.fetch)
-                 for name, (targets, _) in discovered.items()}
-    fetches = {
-        name: fetch_source.with_options(timeout_seconds=backstops[name]).submit(
-            name, index, quote(targets), settings.fetch, quote(states), started, feed
-        )
-        for index, (name, (targets, _)) in enumerate(discovered.items())
-    }
-    feed.watch(fetches.values())
+    names = [s.name for s in settings.sources]
+    discovered: dict[str, tuple[list[Target], list[FetchedPage]]] = {}
+    fetches: dict[str, PrefectFuture[Any]] = {}
+    feed = PageFeed(len(settings.sources))
+    t0 = time.perf_counter()
+    discoveries = {discover_source.submit(s, settings.fetch): s.name for s in settings.sources}
+
+    def fetch(name: str) -> None:
+        """Submit the fetch of a discovered source; its pages go onto `feed`."""
+        targets = discovered[name][0]
+        fut = fetch_source.with_options(
+            timeout_seconds=fetch_timeout_s(len(targets), settings.fetch)
+        ).submit(name, names.index(name), quote(targets), settings.fetch, quote(states), started,
+                 feed)
+        fetches[name] = fut
+        feed.watch([fut])
+
     if ex.executor == "dask":
-        # Every page fetched first, then sent to the cluster in batches (as before the feed).
+        # Every source discovered, every page fetched, then batches to the cluster.
+        for fut, name in discoveries.items():
+            discovered[name] = _discovered(fut)
+        discover_done = time.perf_counter()
+        for name in names:
+            fetch(name)
         keyed = sorted(feed, key=lambda kp: kp[0])
         _raise_fetch_failure(fetches.values())
-        clock.seconds["fetch"] += time.perf_counter() - fetch_started
-        names = list(discovered)
+        fetch_done = time.perf_counter()
         per_source_pages: dict[str, list[FetchedPage]] = {name: [] for name in names}
         for (source_index, _), page in keyed:
             per_source_pages[names[source_index]].append(page)
         del keyed
-        with clock.stage("extract"):
-            articles = _extract(settings, per_source_pages)
+        articles = _extract(settings, per_source_pages)
         # Nothing after extraction reads a page's body; holding them through dedupe and load
         # kept ~0.7 GB (10,000 pages of ~70 KiB, bench/bench_e2e.py) at the run's memory peak.
         for source_pages in per_source_pages.values():
             pages.extend(_strip(p) for p in source_pages)
         per_source_pages.clear()
     else:
-        # One pool for every source, fed as pages arrive. Backstop: the slowest source's fetch,
-        # then every page at its extraction limit.
-        workers = ex.workers or default_workers()
-        timed = extract_feed.with_options(timeout_seconds=max(backstops.values(), default=0.0)
-                                          + extract_timeout_s(n_targets, ex, workers))
-        fetched, articles = timed(_label(list(discovered)), feed, ex.workers, ex.timeout_s)
+        # One pool for every source, fed as pages arrive; each source is fetched as soon as it
+        # is discovered, so a slow sitemap holds up only its own pages. The extraction task
+        # runs beside this loop; a page is bounded by its time limit in the pool, the feed by
+        # the fetch tasks' backstops.
+        extraction = extract_feed.submit(_label(names), feed, ex.workers, ex.timeout_s)
+        try:
+            for fut in as_completed(list(discoveries)):
+                name = discoveries[fut]
+                discovered[name] = _discovered(fut)
+                fetch(name)
+        except BaseException:
+            feed.abandon()
+            extraction.wait()
+            raise
+        discover_done = time.perf_counter()
+        fetched, articles = extraction.result()
         _raise_fetch_failure(fetches.values())
-        done = time.perf_counter()
-        fetch_done = feed.fetch_finished_at or done
-        clock.seconds["fetch"] += fetch_done - fetch_started
-        clock.seconds["extract"] += done - fetch_done
+        fetch_done = feed.fetch_finished_at or time.perf_counter()
         pages.extend(fetched)
         del fetched
+    # Stages overlap (fetching starts with the first source discovered, extraction with the
+    # first page): each is counted from the end of the one before to its own end, so that they
+    # add up to the run's wall time.
+    done = time.perf_counter()
+    clock.seconds["discover"] += discover_done - t0
+    clock.seconds["fetch"] += max(0.0, fetch_done - discover_done)
+    clock.seconds["extract"] += done - max(fetch_done, discover_done)
+    discovered = {name: discovered[name] for name in names}  # in the settings' order
+    n_targets = sum(len(targets) for targets, _ in discovered.values())
+    pages[:0] = [p for _, not_discovered in discovered.values() for p in not_discovered]
+    logger.info("discover: %d targets from %d sources in %.2f s", n_targets,
+                len(settings.sources), clock.seconds["discover"])
+    progress.stage_done("discover", f"{n_targets} targets")
     n_ok = sum(1 for p in pages if p.status is Reason.OK)
     logger.info("fetch: %d pages fetched of %d in %.2f s", n_ok, len(pages), clock.seconds["fetch"])
     progress.stage_done("fetch", f"{n_ok} pages fetched")

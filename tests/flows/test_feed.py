@@ -55,7 +55,7 @@ def _page(url: str, body: bytes = b"x") -> FetchedPage:
 
 
 def test_fetch_into_puts_every_target_once_keyed_in_input_order() -> None:
-    feed = PageFeed()
+    feed = PageFeed(1)
     targets = [
         _target("http://a.test/1"),
         _target("http://a.test/later"),  # deferred by an earlier Retry-After
@@ -81,7 +81,7 @@ def test_fetch_into_puts_every_target_once_keyed_in_input_order() -> None:
 
 
 def test_feed_ends_when_every_task_is_final_and_ignores_a_retry_s_repeats() -> None:
-    feed = PageFeed()
+    feed = PageFeed(2)
     a, b = _Future(), _Future()
     feed.watch([a, b])  # type: ignore[list-item]
     feed.put(0, [(0, _page("http://a.test/1"))])
@@ -94,7 +94,7 @@ def test_feed_ends_when_every_task_is_final_and_ignores_a_retry_s_repeats() -> N
 
 
 def test_feed_ends_at_once_when_a_fetch_task_failed() -> None:
-    feed = PageFeed()
+    feed = PageFeed(2)
     ok, failed = _Future(), _Future(ok=False)
     feed.watch([ok, failed])  # type: ignore[list-item]
     feed.put(0, [(0, _page("http://a.test/1"))])
@@ -103,7 +103,7 @@ def test_feed_ends_at_once_when_a_fetch_task_failed() -> None:
 
 
 def test_extract_feed_returns_pages_without_bodies_and_articles_in_key_order() -> None:
-    feed = PageFeed()
+    feed = PageFeed(1)
     fut = _Future()
     feed.watch([fut])  # type: ignore[list-item]
     feed.put(1, [(0, _page("http://b.test/1", HTML))])  # arrives first, sorts last
@@ -114,3 +114,28 @@ def test_extract_feed_returns_pages_without_bodies_and_articles_in_key_order() -
     assert [a.url for a in articles] == [p.url for p in pages]
     assert all(p.body == b"" for p in pages)
     assert all(a.status is Reason.OK for a in articles)
+
+
+def test_feed_waits_for_fetch_tasks_not_yet_submitted() -> None:
+    feed = PageFeed(2)  # two sources; the second is still being discovered
+    a = _Future()
+    feed.watch([a])  # type: ignore[list-item]
+    feed.put(0, [(0, _page("http://a.test/1"))])
+    a.finish()
+    assert feed.fetch_finished_at is None  # one fetch task is still to come
+    b = _Future()
+    feed.watch([b])  # type: ignore[list-item]
+    feed.put(1, [(0, _page("http://b.test/1"))])
+    b.finish()
+    assert [k for k, _ in feed] == [(0, 0), (1, 0)]
+
+
+def test_an_abandoned_feed_ends_after_the_pages_in_hand() -> None:
+    feed = PageFeed(3)
+    feed.put(0, [(0, _page("http://a.test/1"))])
+    feed.abandon()  # a discovery failed: no more fetch tasks
+    assert [k for k, _ in feed] == [(0, 0)]
+
+
+def test_a_run_with_no_sources_has_an_empty_feed() -> None:
+    assert list(PageFeed(0)) == []
