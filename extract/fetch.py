@@ -815,7 +815,7 @@ def page_from_local(target: Target, policy: FetchPolicy, clock: Clock = utc_now)
     )
 
 
-def _interleave_by_host(indices: list[int], targets: Sequence[Target]) -> list[int]:
+def interleave_by_host(indices: list[int], targets: Sequence[Target]) -> list[int]:
     """Round-robin over hosts, so that workers do not all queue on one host's slots while
     other hosts wait."""
     by_host: dict[str, list[int]] = defaultdict(list)
@@ -885,7 +885,7 @@ def fetch_all(
     try:
         workers = min(policy.concurrency, len(to_fetch))
         with ThreadPoolExecutor(workers, thread_name_prefix="newsdedup-fetch") as pool:
-            order = _interleave_by_host(to_fetch, targets)
+            order = interleave_by_host(to_fetch, targets)
             for i, page in zip(order, pool.map(work, order), strict=True):
                 results[i] = page
     finally:

@@ -1,16 +1,16 @@
 """The ingestion flow: discover -> fetch -> extract -> dedupe -> load, one Prefect task per source
 or per batch (never per article: Prefect drops task-run records above a few thousand per run).
 
-Stages run one after the other (each stage's tasks run side by side), so that each has a wall
-time of its own in RunSummary.stage_seconds; "prefect" is what the flow spent outside the
-stages (task orchestration, artifacts, events). The exception is fetch and extract on the local
-executor, which overlap: every source's fetch task hands its pages, as they arrive, to ONE
-extraction pool (`extract.pool.iter_clean_pages` reads an iterator), so extraction runs while
-the network is waited on, instead of starting only once every source is fetched. Their keys
-then mean: "fetch" = from the first fetch task's start until the last page is fetched (with
-extraction running alongside), "extract" = the extraction still left after that; their sum is
-the wall time of fetch+extract together. On the Dask executor the two stages still run one
-after the other (every page is fetched, then sent to the cluster in batches).
+On the local executor the first three stages overlap: each source's fetch task is submitted as
+soon as that source is discovered, and every fetch task hands its pages, as they arrive, to ONE
+extraction pool (`extract.pool.iter_clean_pages` reads an iterator), so a slow sitemap holds up
+only its own pages and extraction runs while the network is waited on. Dedupe and load follow,
+one after the other. RunSummary.stage_seconds counts each stage as a span between milestones:
+"discover" until the last source is discovered, "fetch" from then until the last page is
+fetched, "extract" what extraction had left after that, then dedupe and load; they add up to
+the run's wall time, and "prefect" is what the flow spent outside them (task orchestration,
+artifacts, events). On the Dask executor the stages run one after the other (every source
+discovered, every page fetched, then batches sent to the cluster).
 
 Retries: page-level problems (a timeout, a 404, a robots refusal, a page that will not extract)
 are rows with a reason, never exceptions, so a task only raises when something around the pages
@@ -23,14 +23,15 @@ an article whose content hash is unchanged is not re-grouped. A Prefect result c
 to hash and store every page body (megabytes per task) to save work the warehouse already
 skips, and Prefect's default policy would hash those inputs on every call.
 
-Timeouts: per task, from the settings (`fetch_timeout_s`, `extract_timeout_s`), as a backstop
-only: the fetcher bounds each request and the extraction pool each page. Loads and dedupe have
-none: a long load is a big load, and killing it mid-transaction gains nothing.
+Timeouts: per discovery and per fetch task (`fetch_timeout_s`, from the settings), as a backstop
+only: the fetcher bounds each request. Extraction has none of its own: the pool kills a worker
+past one page's time limit, and its feed ends when the fetch tasks do (a sync task in a worker
+thread could not be interrupted anyway). Loads and dedupe have none: a long load is a big load,
+and killing it mid-transaction gains nothing.
 """
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import queue
 import threading
@@ -56,13 +57,13 @@ from prefect.utilities.annotations import quote
 import dedupe
 from dedupe.records import Grouping
 from extract.clean import clean_page
-from extract.fetch import Fetcher, FetchPolicy, _interleave_by_host, fetch_all
-from extract.pool import clean_pages, default_workers, failed_article, iter_clean_pages
+from extract.fetch import Fetcher, FetchPolicy, fetch_all, interleave_by_host
+from extract.pool import clean_pages, failed_article, iter_clean_pages
 from extract.records import Article, FetchedPage, Reason, Source, Target
 from extract.sources import discover
 from extract.urls import canonicalize, site_of
 from flows import reporting, scaleout
-from flows.config import ExtractSettings, Settings, load_settings
+from flows.config import Settings, load_settings
 from warehouse.errors import WarehouseBusy
 from warehouse.store import RunCounts, UrlState, Warehouse, hold_run_lock
 
@@ -141,11 +142,6 @@ def fetch_timeout_s(n_targets: int, policy: FetchPolicy) -> float:
     targets: 5 min."""
     per_request = policy.total_timeout_s * (policy.retries + 1) + policy.per_host_delay_s
     return n_targets * per_request / max(1, policy.per_host_concurrency) + TIMEOUT_SLACK_S
-
-
-def extract_timeout_s(n_pages: int, settings: ExtractSettings, workers: int) -> float:
-    """Backstop for extracting n_pages on `workers` processes: every page at its time limit."""
-    return math.ceil(n_pages / max(1, workers)) * settings.timeout_s + TIMEOUT_SLACK_S
 
 
 # -- tasks ------------------------------------------------------------------------------------
@@ -318,8 +314,8 @@ def fetch_into(
                 outcomes.update(str(p.status) for p in pages)
             feed.put(source_index, [(offset + i, p) for i, p in zip(indices, pages, strict=True)])
 
-        # fetch_all's round-robin over hosts (private there; one implementation, not two).
-        order = _interleave_by_host(list(groups), due)
+        # fetch_all's round-robin over hosts (one implementation, not two).
+        order = interleave_by_host(list(groups), due)
         with ThreadPoolExecutor(
             min(policy.concurrency, len(order)), thread_name_prefix="newsdedup-fetch"
         ) as pool:
@@ -373,14 +369,6 @@ def extract_feed(
     articles = list(iter_clean_pages(pages(), workers=workers, timeout_s=timeout_s))
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return [kept[i] for i in order], [articles[i] for i in order]
-
-
-@task(name="extract", task_run_name="extract-{source_name}", **TASK_OPTIONS)
-def extract_source(
-    source_name: str, pages: list[FetchedPage], workers: int | None, timeout_s: float
-) -> list[Article]:
-    """One source's pages on the local process pool (every core, a hard limit per page)."""
-    return clean_pages(pages, workers=workers, timeout_s=timeout_s)
 
 
 def _extract_in_process(page: FetchedPage) -> Article:
@@ -491,19 +479,9 @@ class _Clock:
 def _extract(
     settings: Settings, per_source_pages: dict[str, list[FetchedPage]]
 ) -> list[Article]:
-    ex = settings.extract
-    if ex.executor == "dask":
-        return _extract_on_dask(settings, [p for pages in per_source_pages.values() for p in pages])
-    # Local: sources one after the other, each on every core, so the cores stay busy without
-    # being oversubscribed.
-    workers = ex.workers or default_workers()
-    articles: list[Article] = []
-    for name, pages in per_source_pages.items():
-        timed = extract_source.with_options(
-            timeout_seconds=extract_timeout_s(len(pages), ex, workers)
-        )
-        articles.extend(timed(name, quote(pages), ex.workers, ex.timeout_s))
-    return articles
+    """Every page of every source, in order, on the Dask cluster. (Local extraction reads the
+    page feed instead: extract_feed.)"""
+    return _extract_on_dask(settings, [p for pages in per_source_pages.values() for p in pages])
 
 
 def _extract_on_dask(settings: Settings, pages: list[FetchedPage]) -> list[Article]:

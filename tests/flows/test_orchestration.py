@@ -14,10 +14,8 @@ from prefect.states import Completed, Failed
 from dedupe.records import Event
 from extract.fetch import FetchPolicy
 from flows import reporting, scaleout
-from flows.config import ExtractSettings
 from flows.pipeline import (
     STAGES,
-    extract_timeout_s,
     fetch_timeout_s,
     is_transient,
     retry_if_transient,
@@ -96,7 +94,6 @@ def test_retry_condition_reads_the_failed_state() -> None:
 def test_timeout_backstops_follow_the_settings() -> None:
     policy = FetchPolicy()  # 30 s a request, 1 retry, 1 s per host, 2 per host at once
     assert fetch_timeout_s(10, policy) == pytest.approx(10 * 61 / 2 + 120)
-    assert extract_timeout_s(9, ExtractSettings(timeout_s=30.0), 2) == pytest.approx(5 * 30 + 120)
 
 
 def test_redis_storage_config_from_url() -> None:
