@@ -210,9 +210,10 @@ def imap_ordered(
                 elif len(slots) < n_workers:
                     slot = start()
                     slots.append(slot)
+                elif exhausted:  # the tail: no read-ahead, each page to the first worker free
+                    break
                 else:
-                    hungry = [slot for slot in slots
-                              if len(slot.work) <= (0 if exhausted else chunk_size)
+                    hungry = [slot for slot in slots if len(slot.work) <= chunk_size
                               and slot.served + len(slot.work) < MAX_PAGES_PER_WORKER]
                     if not hungry:
                         break

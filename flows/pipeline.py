@@ -476,14 +476,6 @@ class _Clock:
         return out
 
 
-def _extract(
-    settings: Settings, per_source_pages: dict[str, list[FetchedPage]]
-) -> list[Article]:
-    """Every page of every source, in order, on the Dask cluster. (Local extraction reads the
-    page feed instead: extract_feed.)"""
-    return _extract_on_dask(settings, [p for pages in per_source_pages.values() for p in pages])
-
-
 def _extract_on_dask(settings: Settings, pages: list[FetchedPage]) -> list[Article]:
     """Every page, in batches (scaleout.BATCH_PAGES) as Prefect tasks on a Dask cluster, in
     input order. The task runner is entered here, not on the flow, so that only extraction
@@ -569,19 +561,14 @@ def _stages(
         discover_done = time.perf_counter()
         for name in names:
             fetch(name)
-        keyed = sorted(feed, key=lambda kp: kp[0])
+        in_order = [page for _, page in sorted(feed, key=lambda kp: kp[0])]  # by PageKey
         _raise_fetch_failure(fetches.values())
         fetch_done = time.perf_counter()
-        per_source_pages: dict[str, list[FetchedPage]] = {name: [] for name in names}
-        for (source_index, _), page in keyed:
-            per_source_pages[names[source_index]].append(page)
-        del keyed
-        articles = _extract(settings, per_source_pages)
+        articles = _extract_on_dask(settings, in_order)
         # Nothing after extraction reads a page's body; holding them through dedupe and load
         # kept ~0.7 GB (10,000 pages of ~70 KiB, bench/bench_e2e.py) at the run's memory peak.
-        for source_pages in per_source_pages.values():
-            pages.extend(_strip(p) for p in source_pages)
-        per_source_pages.clear()
+        pages.extend(_strip(p) for p in in_order)
+        del in_order
     else:
         # One pool for every source, fed as pages arrive; each source is fetched as soon as it
         # is discovered, so a slow sitemap holds up only its own pages. The extraction task

@@ -145,7 +145,7 @@ def test_extraction_runs_as_batch_tasks_on_a_dask_local_cluster(
     def on_dask() -> tuple[str, list]:
         from prefect.runtime import flow_run
 
-        return flow_run.id, pipeline._extract(settings, {"sample": pages})
+        return flow_run.id, pipeline._extract_on_dask(settings, pages)
 
     with temporary_settings({PREFECT_API_URL: prefect_server.api}):
         run_id, articles = on_dask()
