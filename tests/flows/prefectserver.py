@@ -15,6 +15,8 @@ import httpx
 from flows.commands.demo import demo_config
 
 REPO = Path(__file__).resolve().parents[2]
+# What prefect.client.base retries (PrefectHttpxAsyncClient: retry_codes).
+RETRIED_CODES = frozenset({429, 502, 503})
 
 
 class PrefectServer:
@@ -37,12 +39,20 @@ class PrefectServer:
         )
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        r = httpx.post(f"{self.api}/{path.lstrip('/')}", json=body or {}, timeout=30)
-        r.raise_for_status()
-        return r.json()
+        return self._request("POST", path, body or {})
 
     def get(self, path: str) -> Any:
-        r = httpx.get(f"{self.api}/{path.lstrip('/')}", timeout=30)
+        return self._request("GET", path)
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One API call, retried on the codes Prefect's own client retries (429, 502, 503; the
+        server answers 503 while its SQLite database is busy, as it was once under `make test`
+        when `serve` registered a deployment): up to 5 tries, 1, 2, 4, 8 s apart."""
+        for attempt in range(5):
+            r = httpx.request(method, f"{self.api}/{path.lstrip('/')}", json=body, timeout=30)
+            if r.status_code not in RETRIED_CODES or attempt == 4:
+                break
+            time.sleep(2**attempt)
         r.raise_for_status()
         return r.json()
 
