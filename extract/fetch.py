@@ -273,6 +273,7 @@ _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # Bytes that never occur in text: C0 controls other than TAB, LF, FF, CR and ESC. Random bytes
 # have 27/256 = 10.5% of them; the 441 eval pages have none, so 1% leaves a wide margin.
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
+_NOT_CONTROL = bytes(b for b in range(256) if b not in _CONTROL)  # deleted to count the rest
 _CONTROL_SHARE = 0.01
 _SNIFF_BYTES = 4096  # chance that 4 KiB of random bytes has no NUL: (255/256)**4096 ~ 1e-7
 
@@ -299,7 +300,7 @@ def binary_kind(body: bytes, encoding: str | None = None) -> str | None:
         return None  # UTF-16/32 text is full of NULs
     if b"\x00" in head:
         return "binary (NUL bytes)"
-    controls = sum(head.count(bytes([c])) for c in _CONTROL)
+    controls = len(head.translate(None, _NOT_CONTROL))
     if head and controls / len(head) > _CONTROL_SHARE:
         return f"binary ({controls}/{len(head)} control bytes)"
     return None
@@ -883,6 +884,9 @@ def fetch_all(
         return active.fetch(targets[i], v)
 
     try:
+        if len(to_fetch) == 1:  # the flow fetches URL by URL: no thread pool for one request
+            results[to_fetch[0]] = work(to_fetch[0])
+            return [page for page in results if page is not None]
         workers = min(policy.concurrency, len(to_fetch))
         with ThreadPoolExecutor(workers, thread_name_prefix="newsdedup-fetch") as pool:
             order = interleave_by_host(to_fetch, targets)

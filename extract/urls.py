@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -62,12 +63,15 @@ def _host(hostname: str) -> str:
         return host
 
 
+@functools.lru_cache(maxsize=32_768)
 def canonicalize(url: str) -> str:
     """Lower-case scheme and host (IDNA-encoded, no trailing dot), drop credentials, default
     ports, fragments, dot segments and tracking parameters (utm_* and TRACKING_PARAMS),
     normalise percent-escapes, sort the remaining parameters, and drop a bare trailing '?'.
 
-    Never raises: a URL too broken to parse comes back stripped, so it still has an identity."""
+    Never raises: a URL too broken to parse comes back stripped, so it still has an identity.
+    Cached: a run asks for the same URL's canonical form three or four times (discovery,
+    fetch_all, the pool) at ~11 us each."""
     text = url.strip()
     try:
         parts = urlsplit(text)
