@@ -178,6 +178,11 @@ def e2e_report(raw: dict[str, Any]) -> list[str]:
             + ", ".join(f"{k} {v:.1f}" for k, v in stages.items() if k != "total")
             + f"; Prefect overhead {o['prefect_overhead_s']} s ({o['prefect_share']:.1%}: "
             + ", ".join(f"{k} {v}" for k, v in parts.items()) + ")")
+        runs = s.get("runs") or []
+        if len(runs) > 1 and "ratio" in runs[0]:
+            out.append("    each run, flow s / extraction-only s (ratio): " + ", ".join(
+                f"{r['flow_wall_s']:.1f} / {r['reference_wall_s']:.1f} ({r['ratio']:.3f})"
+                for r in runs) + "; the fastest of each side is compared")
     t, c = raw["targets"], raw["checks"]
     verdict = {
         "end to end / extraction alone": (c["e2e_vs_extract"], f">= {t['e2e_vs_extract_min']}",

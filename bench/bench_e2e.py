@@ -16,7 +16,8 @@ user:
 The two sides alternate, `--runs` times each (flow, reference, flow, reference): this VM's speed
 drifts by +-15% over minutes, so a single pair can land one side in a slow spell. The fastest
 run of each side is compared, as timeit and the extraction benchmark do; every run is in the
-JSON, and the checks on memory and Prefect's share take the worst run.
+JSON, and the checks on memory and Prefect's share take the worst run. Each run starts on an
+idle machine (`settle`: a flow run's Prefect server stores its events for seconds after it).
 
 Measured: wall time of the process, CPU seconds of its whole tree, peak memory (the sum of PSS
 over the process tree, polled every 0.2 s with psutil, so the forkserver, the extraction workers
@@ -225,6 +226,22 @@ def child_main(config: str, out: str, profile: str | None) -> int:
 # --- One size ------------------------------------------------------------------------------
 
 
+def settle(max_s: float = 60.0, idle_below: float = 15.0) -> float:
+    """Wait until this machine is idle (all CPUs under `idle_below` percent over a second, up to
+    `max_s`), so that no run starts while the one before still loads the machine: a flow run's
+    Prefect server goes on storing its thousands of events for seconds after the run exits.
+    Returns the seconds waited."""
+    try:
+        import psutil
+    except ImportError:
+        return 0.0
+    started = time.perf_counter()
+    while time.perf_counter() - started < max_s:
+        if psutil.cpu_percent(interval=1.0) < idle_below:
+            break
+    return time.perf_counter() - started
+
+
 def _flow_run(
     n: int, r: int, mode: str, work: Path, site: Any, profile_dir: Path | None,
     api_url: str | None,
@@ -240,6 +257,7 @@ def _flow_run(
         profile_dir.mkdir(parents=True, exist_ok=True)
         cmd += ["--profile", str(profile_dir / f"flow{n}-{mode}.prof")]
     env = {"PREFECT_API_URL": api_url} if api_url else {}
+    settle()
     ours = run_measured(cmd, work / f"flow{tag}.log", env)
     if ours.returncode != 0:
         raise RuntimeError(f"flow run on {n} pages failed:\n" + "\n".join(ours.log_tail))
@@ -253,6 +271,7 @@ def _flow_run(
 def _reference_run(n: int, r: int, work: Path, site_dir: Path) -> tuple[Measured, int]:
     """`newsdedup extract` on the same files, already on disk."""
     extract_out = work / f"extract{n}-{r}.jsonl"
+    settle()
     ref = run_measured([NEWSDEDUP, "extract", str(site_dir), "--out", str(extract_out)],
                        work / f"extract{n}-{r}.log")
     if ref.returncode != 0:
