@@ -624,6 +624,13 @@ def _stages(
 
     with clock.stage("load"):
         n_events_new, n_events_updated = load_grouping(settings, run_id, quote(grouping))
+    # The events are in the warehouse now: announce the new ones at once, so that Prefect's
+    # events worker sends them (~0.7 ms of CPU each; 4,399 on the 10,000-page benchmark) while
+    # the run is finished and its artifacts published, rather than after the flow returns.
+    rows = reporting.event_rows(grouping.events, frozenset(
+        e.event_id for e in grouping.events if e.event_id not in known_events
+    ))
+    n_emitted = reporting.emit_new_events(rows, run_id)
 
     # A URL fails at most once: at fetch, or (its page fetched fine) at extraction.
     failed_at_fetch = {p.url for p in pages if p.status not in NOT_FAILURES}
@@ -655,14 +662,10 @@ def _stages(
         wh.finish_run(run_id, datetime.now(UTC), counts)
     progress.stage_done("load", f"{n_events_new} new, {n_events_updated} updated events")
 
-    rows = reporting.event_rows(grouping.events, frozenset(
-        e.event_id for e in grouping.events if e.event_id not in known_events
-    ))
     reporting.publish_run(
         run_id, counts, dict(by_domain.most_common()), rows, clock.summary(),
         str(settings.warehouse_path),
     )
-    n_emitted = reporting.emit_new_events(rows, run_id)
     stage_seconds = clock.summary()
     logger.info("run %s: %s", run_id, counts)
     logger.info("stage seconds: %s; %d newsdedup.event.created events emitted",
