@@ -226,26 +226,27 @@ def child_main(config: str, out: str, profile: str | None) -> int:
 # --- One size ------------------------------------------------------------------------------
 
 
-def settle(max_s: float = 60.0, idle_below: float = 15.0) -> float:
+def settle(max_s: float = 60.0, idle_below: float = 15.0) -> None:
     """Wait until this machine is idle (all CPUs under `idle_below` percent over a second, up to
     `max_s`), so that no run starts while the one before still loads the machine: a flow run's
-    Prefect server goes on storing its thousands of events for seconds after the run exits.
-    Returns the seconds waited."""
+    Prefect server goes on storing its thousands of events for seconds after the run exits."""
     try:
         import psutil
     except ImportError:
-        return 0.0
+        return
     started = time.perf_counter()
     while time.perf_counter() - started < max_s:
         if psutil.cpu_percent(interval=1.0) < idle_below:
             break
-    return time.perf_counter() - started
+    waited = time.perf_counter() - started
+    if waited > 2.0:
+        print(f"  waited {waited:.0f} s for an idle machine", flush=True)
 
 
 def _flow_run(
     n: int, r: int, mode: str, work: Path, site: Any, profile_dir: Path | None,
     api_url: str | None,
-) -> tuple[Measured, dict[str, Any]]:
+) -> tuple[Measured, dict[str, Any], datetime]:
     """One flow run into a fresh warehouse (a second run into the same one would find every
     page already known)."""
     tag = f"{n}-{mode}-{r}"
@@ -258,6 +259,7 @@ def _flow_run(
         cmd += ["--profile", str(profile_dir / f"flow{n}-{mode}.prof")]
     env = {"PREFECT_API_URL": api_url} if api_url else {}
     settle()
+    started = datetime.now(UTC)
     ours = run_measured(cmd, work / f"flow{tag}.log", env)
     if ours.returncode != 0:
         raise RuntimeError(f"flow run on {n} pages failed:\n" + "\n".join(ours.log_tail))
@@ -265,7 +267,7 @@ def _flow_run(
     print(f"  flow: {ours.wall_s:.1f} s, cpu {ours.cpu_s:.0f} s, "
           f"peak {ours.peak_rss_bytes / GIB:.2f} GiB; stages {flow['stage_seconds']}",
           flush=True)
-    return ours, flow
+    return ours, flow, started
 
 
 def _reference_run(n: int, r: int, work: Path, site_dir: Path) -> tuple[Measured, int]:
@@ -307,7 +309,7 @@ def bench_size(
     site_dir = work / f"site{n}-{mode}"
     site_dir.mkdir(parents=True)
     load_before = os.getloadavg()[0]
-    flows: list[tuple[Measured, dict[str, Any]]] = []
+    flows: list[tuple[Measured, dict[str, Any], datetime]] = []
     refs: list[tuple[Measured, int]] = []
     with serve(site_dir) as base_url:
         t = time.perf_counter()
@@ -315,14 +317,13 @@ def bench_size(
         build_s = time.perf_counter() - t
         print(f"  {n:,} pages written in {build_s:.1f} s ({site.n_bytes / n / 1024:.0f} KiB "
               f"a page; {site.kinds})", flush=True)
-        flow_started = datetime.now(UTC)
         for r in range(runs):
             if runs > 1:
                 print(f"  run {r + 1} of {runs}", flush=True)
             flows.append(_flow_run(n, r, mode, work, site, profile_dir, api_url))
             if reference:
                 refs.append(_reference_run(n, r, work, site_dir))
-    ours, flow = min(flows, key=lambda f: f[0].wall_s)
+    ours, flow, flow_started = min(flows, key=lambda f: f[0].wall_s)
     stages = flow["stage_seconds"] or {}
     prefect_s = _prefect_s(ours, stages)
     counts = flow["counts"]
@@ -365,7 +366,7 @@ def bench_size(
         "memory_timeline_mib": ours.timeline,
     }
     every: list[dict[str, Any]] = []
-    for r, (m, f) in enumerate(flows):
+    for r, (m, f, _) in enumerate(flows):
         p = _prefect_s(m, f["stage_seconds"] or {})
         row: dict[str, Any] = {
             "run": r + 1, "flow_wall_s": round(m.wall_s, 2), "flow_cpu_s": round(m.cpu_s, 1),

@@ -886,12 +886,12 @@ def fetch_all(
     try:
         if len(to_fetch) == 1:  # the flow fetches URL by URL: no thread pool for one request
             results[to_fetch[0]] = work(to_fetch[0])
-            return [page for page in results if page is not None]
-        workers = min(policy.concurrency, len(to_fetch))
-        with ThreadPoolExecutor(workers, thread_name_prefix="newsdedup-fetch") as pool:
-            order = interleave_by_host(to_fetch, targets)
-            for i, page in zip(order, pool.map(work, order), strict=True):
-                results[i] = page
+        else:
+            workers = min(policy.concurrency, len(to_fetch))
+            with ThreadPoolExecutor(workers, thread_name_prefix="newsdedup-fetch") as pool:
+                order = interleave_by_host(to_fetch, targets)
+                for i, page in zip(order, pool.map(work, order), strict=True):
+                    results[i] = page
     finally:
         if own:
             active.close()
