@@ -12,8 +12,10 @@ from __future__ import annotations
 import heapq
 import math
 import multiprocessing
+import multiprocessing.pool
 import os
 import re
+import signal
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -213,6 +215,20 @@ _CHUNK = 250
 _JOBS: Sequence[tuple[str, str]] = ()  # (text, title) pairs, inherited by forked workers
 
 
+def _quiet_worker() -> None:
+    # A forked worker inherits its parent's signal handlers, and leaving `with Pool()` ends the
+    # workers still running with SIGTERM: under a Prefect flow run, whose SIGTERM handler
+    # raises, such a worker printed a TerminationSignal traceback into the dedupe task's log.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def fork_pool(workers: int) -> multiprocessing.pool.Pool:
+    """A pool of `workers` forked processes that SIGTERM ends quietly. Fork, not spawn: the
+    workers inherit the job (texts, word table) instead of receiving it pickled, and start
+    without re-importing the package."""
+    return multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)
+
+
 def _fingerprint_range(bounds: tuple[int, int]) -> list[Fingerprint]:
     return [fingerprint(text, title) for text, title in _JOBS[bounds[0] : bounds[1]]]
 
@@ -232,9 +248,7 @@ def fingerprint_many(
     bounds = [(a, min(a + _CHUNK, len(jobs))) for a in range(0, len(jobs), _CHUNK)]
     _JOBS = jobs
     try:
-        # Fork, not spawn: the workers inherit the texts and the word table instead of
-        # receiving them pickled, and start without re-importing the package.
-        with multiprocessing.get_context("fork").Pool(n_workers) as pool:
+        with fork_pool(n_workers) as pool:
             parts = pool.map(_fingerprint_range, bounds, chunksize=1)
     finally:
         _JOBS = ()

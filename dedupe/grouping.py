@@ -33,7 +33,7 @@ import numpy as np
 
 from dedupe import events as ev
 from dedupe.copies import UnionFind, copy_pairs
-from dedupe.fingerprint import BLOCK_TERMS, Fingerprint, fingerprint_many
+from dedupe.fingerprint import BLOCK_TERMS, Fingerprint, fingerprint_many, fork_pool
 from dedupe.minhash import NUM_PERM, SEED, Signer
 from dedupe.records import Assignment, DocState, Document, Event, Grouping
 from dedupe.text import MIN_WORDS, SHINGLE_SIZE, words
@@ -220,7 +220,7 @@ def _hash_docs(docs: Sequence[Document], signer: Signer) -> list[_Hashed]:
         ):
             parts = [_hash_range(b) for b in bounds]
         else:
-            with multiprocessing.get_context("fork").Pool(2) as pool:
+            with fork_pool(2) as pool:
                 parts = pool.map(_hash_range, bounds, chunksize=1)
     finally:
         _JOB = ((), None)

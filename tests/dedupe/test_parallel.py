@@ -38,3 +38,28 @@ def test_fingerprint_many_matches_fingerprint(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(fp_mod, "PARALLEL_MIN", 1)
     monkeypatch.setattr(fp_mod, "_CHUNK", 3)
     assert fp_mod.fingerprint_many(jobs, workers=2) == [fp_mod.fingerprint(*j) for j in jobs]
+
+
+
+def _sigterm_disposition(_: object) -> object:
+    import signal
+
+    return signal.getsignal(signal.SIGTERM)
+
+
+def test_forked_workers_end_quietly() -> None:
+    """Under a parent whose SIGTERM handler raises (a Prefect flow run's does), the workers
+    take SIGTERM's default action: leaving the pool ends them with SIGTERM, and a worker that
+    ran the parent's handler printed its traceback into the dedupe task's log."""
+    import signal
+
+    def raising(signum: int, frame: object) -> None:
+        raise RuntimeError("the parent's handler")
+
+    previous = signal.signal(signal.SIGTERM, raising)
+    try:
+        with fp_mod.fork_pool(2) as pool:
+            seen = pool.map(_sigterm_disposition, range(4), chunksize=1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [signal.SIG_DFL] * 4
