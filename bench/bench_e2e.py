@@ -55,7 +55,7 @@ STAGES = ("discover", "fetch", "extract", "dedupe", "load")
 
 # Requests in flight per source. One host serves every page here (127.0.0.1), so per-host and
 # overall limits are the same; 16 is FetchPolicy's default overall concurrency. Eight sources
-# fetch at once, so up to 128 requests are in flight against one threaded server.
+# fetch at once, so up to 128 requests are in flight against one server (bench.pages.serve).
 CONCURRENCY = 16
 
 TARGETS = {
@@ -201,6 +201,10 @@ def run_measured(cmd: list[str], log: Path, env: dict[str, str] | None = None) -
 def child_main(config: str, out: str, profile: str | None) -> int:
     """Runs in a fresh process: import the flow, run it once, write what it reports."""
     started = time.perf_counter()
+    # As `newsdedup run` does: the extraction pool's forkserver starts before Prefect is imported.
+    from extract.pool import prestart
+
+    prestart()
     from flows.pipeline import ingest
 
     imported = time.perf_counter()

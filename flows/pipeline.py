@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -58,7 +59,7 @@ import dedupe
 from dedupe.records import Grouping
 from extract.clean import clean_page
 from extract.fetch import Fetcher, FetchPolicy, fetch_all, interleave_by_host
-from extract.pool import clean_pages, failed_article, iter_clean_pages
+from extract.pool import clean_pages, failed_article, iter_clean_pages, prestart
 from extract.records import Article, FetchedPage, Reason, Source, Target
 from extract.sources import discover
 from extract.urls import canonicalize, site_of
@@ -496,10 +497,31 @@ def _extract_on_dask(settings: Settings, pages: list[FetchedPage]) -> list[Artic
         return [a for fut in futures for a in fut.result()]
 
 
+# The GIL's switch interval during a run (Python's default: 5 ms). The flow process runs ~130
+# threads (up to 16 fetch threads per source, discovery, the extraction pool's dispatcher,
+# Prefect's event loop); a thread woken by its socket waits for the GIL up to the interval
+# whenever another one computes. At 5 ms, while discovery parsed four 1,250-entry feeds, the
+# fetch threads got 14 pages/s through and the extraction workers sat idle: the machine was busy
+# 10 s into the 10,000-page benchmark run; at 0.5 ms, 7 s (bench/bench_e2e.py, traced).
+SWITCH_INTERVAL_S = 0.0005
+
+
+@contextmanager
+def _switch_interval(seconds: float) -> Iterator[None]:
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
 def execute(settings: Settings) -> RunSummary:
     """One run of the pipeline inside the current Prefect flow run. Holds the warehouse's run
     lock throughout: a second run on the same warehouse fails at once with WarehouseBusy."""
-    with hold_run_lock(settings.warehouse_path):
+    if settings.extract.executor == "local":
+        prestart()  # `newsdedup run` has started it already, before importing Prefect
+    with hold_run_lock(settings.warehouse_path), _switch_interval(SWITCH_INTERVAL_S):
         return _execute_locked(settings)
 
 
@@ -623,9 +645,10 @@ def _stages(
 
     with clock.stage("load"):
         n_events_new, n_events_updated = load_grouping(settings, run_id, quote(grouping))
-    # The events are in the warehouse now: announce the new ones at once, so that Prefect's
-    # events worker sends them (~0.7 ms of CPU each; 4,399 on the 10,000-page benchmark) while
-    # the run is finished and its artifacts published, rather than after the flow returns.
+    # The events are in the warehouse now: announce the new ones at once (the largest
+    # reporting.MAX_EVENT_NOTICES, then one event for the rest), so that Prefect's events worker
+    # sends them while the run is finished and its artifacts published, not after the flow
+    # returns.
     rows = reporting.event_rows(grouping.events, frozenset(
         e.event_id for e in grouping.events if e.event_id not in known_events
     ))
@@ -667,8 +690,8 @@ def _stages(
     )
     stage_seconds = clock.summary()
     logger.info("run %s: %s", run_id, counts)
-    logger.info("stage seconds: %s; %d newsdedup.event.created events emitted",
-                stage_seconds, n_emitted)
+    logger.info("stage seconds: %s; %d Prefect events emitted for %d new events",
+                stage_seconds, n_emitted, n_events_new)
     return RunSummary(
         run_id=run_id,
         warehouse=settings.warehouse_path,

@@ -20,10 +20,16 @@ def add_parser(sub: Any, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        load_settings(args.config)  # fail fast, before Prefect starts, on a bad file
+        settings = load_settings(args.config)  # fail fast, before Prefect starts, on a bad file
     except ConfigError as exc:
         print(f"newsdedup run: {exc}", file=sys.stderr)
         return 2
+    if settings.extract.executor == "local":
+        # The extraction pool's forkserver imports trafilatura while this process imports
+        # Prefect (~3 s) and creates the flow run, instead of after the first pages arrive.
+        from extract.pool import prestart
+
+        prestart()
     from flows.pipeline import ingest, summarize
 
     summary = ingest(str(args.config) if args.config else None)
