@@ -63,6 +63,25 @@ def test_events_table_is_capped() -> None:
     assert len(reporting.events_table(rows)) == reporting.MAX_TABLE_ROWS
 
 
+def test_new_events_past_the_limit_are_announced_in_one_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[dict] = []
+    monkeypatch.setattr(reporting, "emit_event", lambda **kw: sent.append(kw))
+    rows = reporting.event_rows(
+        [_event(f"e{i}", i + 1) for i in range(5)] + [_event("old", 9)],
+        frozenset(f"e{i}" for i in range(5)),
+    )
+    assert reporting.emit_new_events(rows, "run-1", limit=2) == 3
+    assert [e["event"] for e in sent] == [reporting.EVENT_CREATED] * 2 + [reporting.EVENTS_CREATED]
+    assert [e["payload"]["event_id"] for e in sent[:2]] == ["e4", "e3"]  # the largest new ones
+    assert sent[2]["payload"] == {"run_id": "run-1", "new_events": 5, "announced": 2,
+                                  "not_announced": 3}
+    sent.clear()
+    assert reporting.emit_new_events(rows, "run-1", limit=5) == 5
+    assert all(e["event"] == reporting.EVENT_CREATED for e in sent)
+
+
 def test_batches_keep_order_and_bound_the_task_count() -> None:
     assert scaleout.batches(list(range(5)), size=2) == [[0, 1], [2, 3], [4]]
     many = scaleout.batches(list(range(100_000)))
