@@ -21,6 +21,7 @@ pages are if anything a little cheaper to extract than the real ones.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import random
@@ -31,9 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from urllib.parse import unquote
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 T0 = datetime(2025, 1, 6, 6, 0, tzinfo=UTC)
@@ -438,29 +438,79 @@ def build(directory: Path, n: int, base_url: str, texts: list[Text] | None = Non
 # --- Server --------------------------------------------------------------------------------
 
 
-class _Handler(SimpleHTTPRequestHandler):
-    # HTTP/1.1 keep-alive, as real servers do: the fetcher reuses connections.
-    protocol_version = "HTTP/1.1"
-    extensions_map = {**SimpleHTTPRequestHandler.extensions_map,
-                      ".html": "text/html; charset=utf-8", ".xml": "application/xml"}
+# The server runs on this machine but stands for servers elsewhere, whose CPU a crawl does not
+# pay: it is kept lean so that it takes as little as possible from the run it serves. Files are
+# read per request (the page cache holds them) and answered with a minimal HTTP/1.1 head, with
+# keep-alive, as real servers do. http.server's SimpleHTTPRequestHandler took 0.43 ms of CPU a
+# page (4.3 s of the 10,000-page run's two cores); this 0.1 ms.
+_TYPES = {".html": b"text/html; charset=utf-8", ".xml": b"application/xml"}
+_NOT_FOUND = (b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n"
+              b"\r\nnot found")
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
+
+def _answer(root: Path, target: bytes) -> bytes:
+    path = unquote(target.split(b"?", 1)[0].decode("utf-8", "replace"))
+    file = (root / path.lstrip("/")).resolve()
+    if not file.is_relative_to(root) or not file.is_file():
+        return _NOT_FOUND
+    body = file.read_bytes()
+    kind = _TYPES.get(file.suffix, b"application/octet-stream")
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: " + kind + b"\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # up to concurrency x sources connections arrive at once
+async def _connection(root: Path, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            method, target = head.split(b" ", 2)[:2]
+            answer = _answer(root, target)
+            writer.write(answer if method != b"HEAD" else answer.partition(b"\r\n\r\n")[0]
+                         + b"\r\n\r\n")
+            await writer.drain()
+            if b"connection: close" in head.lower():
+                break
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError):
+        pass  # the client closed the connection, or sent something that is not a request
+    finally:
+        writer.close()
 
 
 @contextmanager
 def serve(directory: Path) -> Iterator[str]:
     """Serve `directory` on 127.0.0.1 (a free port) from a thread; yields the base URL."""
-    server = _Server(("127.0.0.1", 0), partial(_Handler, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, name="bench-pages", daemon=True)
+    root = directory.resolve()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    port: list[int] = []
+
+    async def main() -> None:
+        server = await asyncio.start_server(partial(_connection, root), "127.0.0.1", 0,
+                                            backlog=256)
+        port.append(server.sockets[0].getsockname()[1])
+        started.set()
+        async with server:
+            await server.serve_forever()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(main())
+        except asyncio.CancelledError:
+            pass
+
+    thread = threading.Thread(target=run, name="bench-pages", daemon=True)
     thread.start()
+    started.wait(10)
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{port[0]}"
     finally:
-        server.shutdown()
-        server.server_close()
+
+        def stop() -> None:
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+
+        loop.call_soon_threadsafe(stop)
+        thread.join(10)
+        if not thread.is_alive():
+            loop.close()
