@@ -497,12 +497,13 @@ def _extract_on_dask(settings: Settings, pages: list[FetchedPage]) -> list[Artic
         return [a for fut in futures for a in fut.result()]
 
 
-# The GIL's switch interval during a run (Python's default: 5 ms). The flow process runs ~130
-# threads (up to 16 fetch threads per source, discovery, the extraction pool's dispatcher,
-# Prefect's event loop); a thread woken by its socket waits for the GIL up to the interval
-# whenever another one computes. At 5 ms, while discovery parsed four 1,250-entry feeds, the
-# fetch threads got 14 pages/s through and the extraction workers sat idle: the machine was busy
-# 10 s into the 10,000-page benchmark run; at 0.5 ms, 7 s (bench/bench_e2e.py, traced).
+# The GIL's switch interval while sources are being discovered (Python's default: 5 ms). A
+# thread woken by its socket waits for the GIL up to the interval whenever another thread
+# computes. At 5 ms, while discovery parsed four 1,250-entry feeds, the fetch threads of the
+# sources already discovered got 14 pages/s through and the extraction workers sat idle: the
+# machine was busy 10 s into the 10,000-page benchmark run; at 0.5 ms, 7 s (traced). Only during
+# discovery: with ~130 fetch threads and nothing parsing, 0.5 ms made fetching cost ~0.3 ms more
+# CPU a page (2.3 -> 2.6 ms, 4,000 pages, eight sources at once).
 SWITCH_INTERVAL_S = 0.0005
 
 
@@ -521,7 +522,7 @@ def execute(settings: Settings) -> RunSummary:
     lock throughout: a second run on the same warehouse fails at once with WarehouseBusy."""
     if settings.extract.executor == "local":
         prestart()  # `newsdedup run` has started it already, before importing Prefect
-    with hold_run_lock(settings.warehouse_path), _switch_interval(SWITCH_INTERVAL_S):
+    with hold_run_lock(settings.warehouse_path):
         return _execute_locked(settings)
 
 
@@ -597,10 +598,11 @@ def _stages(
         # the fetch tasks' backstops.
         extraction = extract_feed.submit(_label(names), feed, ex.workers, ex.timeout_s)
         try:
-            for fut in as_completed(list(discoveries)):
-                name = discoveries[fut]
-                discovered[name] = _discovered(fut)
-                fetch(name)
+            with _switch_interval(SWITCH_INTERVAL_S):
+                for fut in as_completed(list(discoveries)):
+                    name = discoveries[fut]
+                    discovered[name] = _discovered(fut)
+                    fetch(name)
         except BaseException:
             feed.abandon()
             extraction.wait()
