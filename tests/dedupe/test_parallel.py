@@ -3,6 +3,7 @@ serial paths give: the thresholds are lowered so that a few documents take them.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,6 @@ def test_fingerprint_many_matches_fingerprint(monkeypatch: pytest.MonkeyPatch) -
 
 
 def _sigterm_disposition(_: object) -> object:
-    import signal
-
     return signal.getsignal(signal.SIGTERM)
 
 
@@ -51,7 +50,6 @@ def test_forked_workers_end_quietly() -> None:
     """Under a parent whose SIGTERM handler raises (a Prefect flow run's does), the workers
     take SIGTERM's default action: leaving the pool ends them with SIGTERM, and a worker that
     ran the parent's handler printed its traceback into the dedupe task's log."""
-    import signal
 
     def raising(signum: int, frame: object) -> None:
         raise RuntimeError("the parent's handler")
