@@ -20,8 +20,9 @@ JSON, and the checks on memory and Prefect's share take the worst run. Each run 
 idle machine (`settle`: a flow run's Prefect server stores its events for seconds after it).
 
 Measured: wall time of the process, CPU seconds of its whole tree, peak memory (the sum of PSS
-over the process tree, polled every 0.2 s with psutil, so the forkserver, the extraction workers
-and Prefect's temporary API server are all counted, and a page shared between processes once),
+over the process tree, polled every POLL_S seconds with psutil, so the forkserver, the
+extraction workers and Prefect's temporary API server are all counted, and a page shared
+between processes once),
 the flow's own time per stage (RunSummary.stage_seconds,
 when the pipeline provides it) and Prefect's overhead: process wall minus the time inside the
 stages, i.e. Prefect's imports, its ephemeral API server, flow and task-run bookkeeping.
@@ -51,11 +52,17 @@ if str(REPO) not in sys.path:  # run as a script (bench/bench_e2e.py) as well as
 PYTHON = sys.executable
 NEWSDEDUP = str(Path(PYTHON).parent / "newsdedup")
 GIB = 1024**3
+# Memory poll interval. Reading a process's PSS makes the kernel walk its page tables: 8 ms of
+# CPU for the ~1 GiB flow process, so polling at 0.2 s took ~6 CPU s from a 10,000-page run on
+# the same two cores. Memory grows at most ~30 MiB/s in these runs (memory_timeline_mib), so a
+# peak read every 0.5 s is within ~15 MiB.
+POLL_S = 0.5
 STAGES = ("discover", "fetch", "extract", "dedupe", "load")
 
-# Requests in flight per source. One host serves every page here (127.0.0.1), so per-host and
-# overall limits are the same; 16 is FetchPolicy's default overall concurrency. Eight sources
-# fetch at once, so up to 128 requests are in flight against one server (bench.pages.serve).
+# Requests in flight. One host serves every page here (127.0.0.1), so the per-host and overall
+# limits are the same: 16, FetchPolicy's default overall concurrency. Eight sources fetch at once
+# through the run's one Fetcher, so up to 16 requests are in flight against one server
+# (bench.pages.serve), however many fetch threads wait.
 CONCURRENCY = 16
 
 TARGETS = {
@@ -158,7 +165,7 @@ def run_measured(cmd: list[str], log: Path, env: dict[str, str] | None = None) -
             import psutil
 
             proc = psutil.Process(child.pid)
-            source = "psutil: sum of PSS over the process tree, polled every 0.2 s"
+            source = f"psutil: sum of PSS over the process tree, polled every {POLL_S} s"
             stop = threading.Event()
 
             def poll() -> None:
@@ -173,7 +180,7 @@ def run_measured(cmd: list[str], log: Path, env: dict[str, str] | None = None) -
                     if now - last >= 1.0:
                         timeline.append((round(now, 1), total // 2**20))
                         last = now
-                    stop.wait(0.2)
+                    stop.wait(POLL_S)
 
             poller = threading.Thread(target=poll, daemon=True)
             poller.start()
@@ -186,7 +193,7 @@ def run_measured(cmd: list[str], log: Path, env: dict[str, str] | None = None) -
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     # The larger of the two: getrusage counts every descendant our child reaped, psutil every
-    # process seen alive (up to its last 0.2 s).
+    # process seen alive (up to its last POLL_S seconds).
     cpu = max(cpu, sum(tree_cpu.values()))
     if not peak:  # no psutil: ru_maxrss is the largest child ever waited for, in KiB
         peak = after.ru_maxrss * 1024

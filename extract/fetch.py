@@ -27,7 +27,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -85,6 +85,7 @@ class FetchPolicy:
     user_agent: str = DEFAULT_USER_AGENT
     per_host_delay_s: float = 1.0
     per_host_concurrency: int = 2
+    # Requests in flight at once over every host and every source of a run (one Fetcher).
     concurrency: int = 16
     respect_robots: bool = True
     retries: int = 1
@@ -156,13 +157,19 @@ class FetchPolicy:
 
 
 class HostLimiter:
-    """At most `concurrency` requests in flight per host, and `delay_s` between their starts."""
+    """At most `concurrency` requests in flight per host, `delay_s` between their starts, and
+    at most `total` in flight over every host (None: no overall cap).
+
+    The overall slot is taken after the host's: a worker queueing behind a busy host holds no
+    overall slot, so one slow host cannot starve the others; at most `concurrency` workers per
+    host hold one while they wait out the host's delay."""
 
     def __init__(
         self,
         concurrency: int,
         delay_s: float,
         *,
+        total: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -173,12 +180,13 @@ class HostLimiter:
         self._lock = threading.Lock()
         self._slots: dict[str, threading.Semaphore] = {}
         self._next_start: dict[str, float] = defaultdict(float)
+        self._total = threading.Semaphore(total) if total is not None else None
 
     @contextmanager
     def slot(self, host: str, delay_s: float | None = None) -> Iterator[None]:
         with self._lock:
             sem = self._slots.setdefault(host, threading.Semaphore(self._concurrency))
-        with sem:
+        with sem, self._total or nullcontext():
             gap = self._delay_s if delay_s is None else max(self._delay_s, delay_s)
             with self._lock:
                 now = self._monotonic()
@@ -404,9 +412,12 @@ class _Request:
 
 
 class Fetcher:
-    """One run's HTTP machinery: a client, per-host limits and a robots.txt cache.
+    """One run's HTTP machinery: a client, per-host limits, the overall limit
+    (policy.concurrency requests in flight, however many threads call it) and a robots.txt
+    cache.
 
-    Thread-safe; `fetch_all` shares one across its workers."""
+    Thread-safe; `fetch_all` shares one across its workers, and a flow run shares one across
+    its sources, so that the limits hold for the run, not per source."""
 
     def __init__(
         self,
@@ -425,7 +436,9 @@ class Fetcher:
             trust_env=False,
             headers={"User-Agent": policy.user_agent},
         )
-        self._limiter = HostLimiter(policy.per_host_concurrency, policy.per_host_delay_s)
+        self._limiter = HostLimiter(
+            policy.per_host_concurrency, policy.per_host_delay_s, total=policy.concurrency
+        )
         self.robots = RobotsCache(self._fetch_robots, policy.user_agent)
 
     def close(self) -> None:

@@ -41,7 +41,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -276,16 +276,18 @@ def fetch_into(
     policy: FetchPolicy,
     states: dict[str, UrlState],
     now: datetime,
+    fetcher: Fetcher | None = None,
 ) -> Counter[str]:
     """Fetch `targets` (sending back stored validators; deferred URLs not contacted) and put
     each page on `feed` as soon as it is fetched. Returns the count of each outcome.
 
     One fetch_all call per URL (with its repeats: the targets with the same canonical URL), on
-    policy.concurrency threads sharing one Fetcher (one robots.txt cache, one set of per-host
-    limits), in fetch_all's host-interleaved order: the same requests, limits and outcomes as one
-    fetch_all over the source, but each page is handed on when it arrives (fetch_all runs a
-    one-URL call in the calling thread). Batches of URLs per call would make every batch wait
-    for its slowest request, up to total_timeout_s on the web."""
+    policy.concurrency threads sharing `fetcher` (the run's: one robots.txt cache, and per-host
+    and overall limits that hold across sources; its own when None), in fetch_all's
+    host-interleaved order: the same requests, limits and outcomes as one fetch_all over the
+    source, but each page is handed on when it arrives (fetch_all runs a one-URL call in the
+    calling thread). Batches of URLs per call would make every batch wait for its slowest
+    request, up to total_timeout_s on the web."""
     deferred, due = split_deferred(targets, states, now)
     outcomes: Counter[str] = Counter(str(p.status) for p in deferred)
     feed.put(source_index, list(enumerate(deferred)))
@@ -299,11 +301,11 @@ def fetch_into(
         return outcomes
     lock = threading.Lock()
 
-    with Fetcher(policy) as fetcher:
+    with nullcontext(fetcher) if fetcher is not None else Fetcher(policy) as shared:
 
         def fetch_group(first: int) -> None:
             indices = groups[first]
-            pages = fetch_all([due[i] for i in indices], policy, validators, fetcher=fetcher)
+            pages = fetch_all([due[i] for i in indices], policy, validators, fetcher=shared)
             # fetch_all numbered the repeats within this call; number them within the source.
             pages = [
                 replace(p, detail=f"same canonical URL as target {first}")
@@ -333,12 +335,13 @@ async def fetch_source(
     states: dict[str, UrlState],
     now: datetime,
     feed: PageFeed,
+    fetcher: Fetcher,
 ) -> dict[str, int]:
-    """Fetch one source's targets onto `feed` (timeout_seconds set per call: fetch_timeout_s).
-    Returns the count of each outcome; the pages themselves go to the feed only, so that no
-    Prefect result holds their bodies."""
+    """Fetch one source's targets onto `feed` with the run's `fetcher` (timeout_seconds set per
+    call: fetch_timeout_s). Returns the count of each outcome; the pages themselves go to the
+    feed only, so that no Prefect result holds their bodies."""
     outcomes = await anyio.to_thread.run_sync(
-        fetch_into, feed, source_index, targets, policy, states, now
+        fetch_into, feed, source_index, targets, policy, states, now, fetcher
     )
     get_run_logger().info("%s: %s", source_name, dict(sorted(outcomes.items())))
     return dict(outcomes)
@@ -540,7 +543,10 @@ def _execute_locked(settings: Settings) -> RunSummary:
     if interrupted:
         logger.warning("%d earlier run(s) had been killed before finishing", interrupted)
     try:
-        return _stages(settings, run_id, started, states, clock, progress)
+        # The run's fetcher: its per-host and overall limits and robots.txt cache hold across
+        # sources (two sources on one site share that site's slots).
+        with Fetcher(settings.fetch) as fetcher:
+            return _stages(settings, run_id, started, states, clock, progress, fetcher)
     except BaseException:
         with Warehouse.open(settings.warehouse_path, publish=False) as wh:
             wh.finish_run(run_id, datetime.now(UTC), RunCounts(), status="failed")
@@ -554,6 +560,7 @@ def _stages(
     states: dict[str, UrlState],
     clock: _Clock,
     progress: reporting.Progress,
+    fetcher: Fetcher,
 ) -> RunSummary:
     logger = get_run_logger()
     pages: list[FetchedPage] = []
@@ -572,7 +579,7 @@ def _stages(
         fut = fetch_source.with_options(
             timeout_seconds=fetch_timeout_s(len(targets), settings.fetch)
         ).submit(name, names.index(name), quote(targets), settings.fetch, quote(states), started,
-                 feed)
+                 feed, fetcher)
         fetches[name] = fut
         feed.watch([fut])
 
@@ -613,6 +620,7 @@ def _stages(
         fetch_done = feed.fetch_finished_at or time.perf_counter()
         pages.extend(fetched)
         del fetched
+    fetcher.close()  # every fetch task is final: no keep-alive sockets held through dedupe
     # Stages overlap (fetching starts with the first source discovered, extraction with the
     # first page): each is counted from the end of the one before to its own end, so that they
     # add up to the run's wall time.

@@ -1,13 +1,18 @@
 """The page feed between the fetch tasks and the one extraction pool (flows/pipeline.py), without
-Prefect: stand-in futures, targets that carry their body (no HTTP)."""
+Prefect: stand-in futures, targets that carry their body or a mock transport (no network)."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from extract.fetch import FetchPolicy
+import httpx
+
+from extract.fetch import Fetcher, FetchPolicy
 from extract.records import FetchedPage, Reason, Target, Validators
 from flows import pipeline
 from flows.pipeline import PageFeed
@@ -139,3 +144,56 @@ def test_an_abandoned_feed_ends_after_the_pages_in_hand() -> None:
 
 def test_a_run_with_no_sources_has_an_empty_feed() -> None:
     assert list(PageFeed(0)) == []
+
+
+def test_sources_sharing_the_run_s_fetcher_share_its_host_and_overall_limits() -> None:
+    """Two sources fetched at once through one Fetcher (as a flow run does): their requests
+    to one host never overlap at per_host_concurrency=1, and no more than `concurrency` are in
+    flight overall although each source has `concurrency` threads."""
+    lock = threading.Lock()
+    in_flight: dict[str, int] = {"all": 0}
+    peak: dict[str, int] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/robots.txt":
+            return httpx.Response(404)
+        keys = ("all", request.url.host)
+        with lock:
+            for k in keys:
+                in_flight[k] = in_flight.get(k, 0) + 1
+                peak[k] = max(peak.get(k, 0), in_flight[k])
+        time.sleep(0.02)
+        with lock:
+            for k in keys:
+                in_flight[k] -= 1
+        return httpx.Response(200, headers={"Content-Type": "text/html"},
+                              stream=httpx.ByteStream(HTML))
+
+    def resolve(host: str, port: int, *rest: Any) -> list[Any]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    policy = FetchPolicy(per_host_delay_s=0, per_host_concurrency=1, concurrency=3)
+    sources = [
+        [Target(f"http://{host}/{source}/{i}", source) for i in range(4)
+         for host in ("shared.example", f"{source}1.example", f"{source}2.example")]
+        for source in ("a", "b")
+    ]
+    feed = PageFeed(2)
+    with Fetcher(policy, transport=httpx.MockTransport(handler), resolver=resolve) as fetcher:
+        threads = [
+            threading.Thread(target=pipeline.fetch_into,
+                             args=(feed, i, targets, policy, {}, NOW, fetcher))
+            for i, targets in enumerate(sources)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert peak["shared.example"] == 1  # each source alone would have had its own slot
+    assert peak["all"] <= 3  # 6 fetch threads in all
+    futures = [_Future(), _Future()]
+    feed.watch(futures)  # type: ignore[arg-type]
+    for fut in futures:
+        fut.finish()
+    pages = [page for _, page in feed]
+    assert len(pages) == 24 and all(page.ok for page in pages)
