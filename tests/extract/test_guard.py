@@ -130,7 +130,7 @@ def test_guarded_transport_still_replaces_httpx_pool() -> None:
     """GuardedTransport swaps httpx.HTTPTransport's private `_pool`; fail loudly if an httpx
     upgrade renames it, rather than silently losing the connect-time guard."""
     transport = GuardedTransport(FetchPolicy(), socket.getaddrinfo)
-    assert isinstance(transport._pool._network_backend, guard.GuardedBackend)
+    assert isinstance(transport._pool._backend, guard.GuardedBackend)
     transport.close()
 
 
