@@ -7,8 +7,9 @@ drips a byte every half second, or redirects to 127.0.0.1, owns the run. httpx l
   decoder below: httpx's own decoder inflates a whole chunk at once);
 - turn redirects off and walk them ourselves, so every hop goes through the address guard and
   robots.txt again;
-- plug in a transport: tests pass `httpx.MockTransport`, and the production transport is httpcore
-  over `extract.guard.GuardedBackend`, which connects only to vetted addresses and bounds every
+- plug in a transport: tests pass `httpx.MockTransport`, and the production transport is
+  httpcore's HTTP/1.1 connections, kept alive per origin (`OriginPool`), over
+  `extract.guard.GuardedBackend`, which connects only to vetted addresses and bounds every
   socket operation by one total deadline per request (headers and body included).
 
 Threads, not processes: fetching waits on sockets and releases the GIL; only lxml (in
