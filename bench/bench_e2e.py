@@ -22,10 +22,9 @@ idle machine (`settle`: a flow run's Prefect server stores its events for second
 Measured: wall time of the process, CPU seconds of its whole tree, peak memory (the sum of PSS
 over the process tree, polled every POLL_S seconds with psutil, so the forkserver, the
 extraction workers and Prefect's temporary API server are all counted, and a page shared
-between processes once),
-the flow's own time per stage (RunSummary.stage_seconds,
-when the pipeline provides it) and Prefect's overhead: process wall minus the time inside the
-stages, i.e. Prefect's imports, its ephemeral API server, flow and task-run bookkeeping.
+between processes once), the flow's own time per stage (RunSummary.stage_seconds, when the
+pipeline provides it) and Prefect's overhead: process wall minus the time inside the stages,
+i.e. Prefect's imports, its ephemeral API server, flow and task-run bookkeeping.
 """
 
 from __future__ import annotations
