@@ -4,13 +4,16 @@ or per batch (never per article: Prefect drops task-run records above a few thou
 On the local executor the first three stages overlap: each source's fetch task is submitted as
 soon as that source is discovered, and every fetch task hands its pages, as they arrive, to ONE
 extraction pool (`extract.pool.iter_clean_pages` reads an iterator), so a slow sitemap holds up
-only its own pages and extraction runs while the network is waited on. Dedupe and load follow,
-one after the other. RunSummary.stage_seconds counts each stage as a span between milestones:
-"discover" until the last source is discovered, "fetch" from then until the last page is
-fetched, "extract" what extraction had left after that, then dedupe and load; they add up to
-the run's wall time, and "prefect" is what the flow spent outside them (task orchestration,
-artifacts, events). On the Dask executor the stages run one after the other (every source
-discovered, every page fetched, then batches sent to the cluster).
+only its own pages and extraction runs while the network is waited on. The feed is bounded
+(FEED_MAX_BYTES, FEED_MAX_PAGES): where extraction is the slower side, fetching waits for it
+instead of filling memory with pages. Dedupe and load follow, one after the other.
+RunSummary.stage_seconds counts each stage as a span between milestones: "discover" until the
+last source is discovered, "fetch" from then until the last page is fetched (when extraction
+is the slower side, that includes waiting for room in the feed), "extract" what extraction had
+left after that, then dedupe and load; they add up to the run's wall time, and "prefect" is
+what the flow spent outside them (task orchestration, artifacts, events). On the Dask executor
+the stages run one after the other (every source discovered, every page fetched, then batches
+sent to the cluster).
 
 Retries: page-level problems (a timeout, a 404, a robots refusal, a page that will not extract)
 are rows with a reason, never exceptions, so a task only raises when something around the pages
@@ -45,7 +48,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import anyio.to_thread
 from prefect import flow, get_run_logger, task
@@ -72,6 +75,8 @@ from warehouse.store import RunCounts, UrlState, Warehouse, hold_run_lock
 NOT_FAILURES = frozenset({Reason.OK, Reason.NOT_MODIFIED, Reason.DEFERRED})
 
 STAGES = ("discover", "fetch", "extract", "dedupe", "load")
+
+_V = TypeVar("_V")
 
 # Two retries, 5 s then 30 s apart: a writer held by `newsdedup export` or a Redis restart is
 # over within seconds; something still broken after 35 s is not transient.
@@ -153,6 +158,11 @@ def fetch_timeout_s(n_targets: int, policy: FetchPolicy) -> float:
 # --profile), ~25 s at 10,000. quote() is unwrapped before the task sees its argument.
 
 
+def _quoted(value: _V) -> _V:
+    """quote(value), typed as the value itself: what the task receives."""
+    return cast(_V, quote(value))
+
+
 # discover and fetch are async tasks around blocking library calls run in a thread: Prefect can
 # enforce timeout_seconds only by cancelling an await (a sync task submitted to a worker thread
 # cannot be interrupted; Prefect warns so). When the backstop fires the task fails at once and
@@ -176,6 +186,20 @@ async def discover_source(
 PageKey = tuple[int, int]
 
 
+# Fetched pages waiting for the extraction pool, at most (whichever bound comes first): fetching
+# runs this far ahead of extraction, then each fetch thread waits for room before taking its
+# next URL. Unbounded, a fast site filled memory with bodies: 10,000 local pages were all
+# fetched 30 s into a 100 s run, ~700 MB of them waiting (bench/bench_e2e.py), and 100,000
+# would have held ~7 GB. 64 MiB is ~900 typical pages (70 KiB), over 5 s of extraction on two
+# cores; the pool reads its own window (extract.pool.WINDOW_PAGES_PER_WORKER) on top.
+FEED_MAX_BYTES = 64 * 2**20
+FEED_MAX_PAGES = 2048
+
+
+class FeedClosed(RuntimeError):
+    """The extraction stopped reading the feed (it failed, or the run is being abandoned)."""
+
+
 class PageFeed:
     """Fetched pages on their way from every source's fetch task to the one extraction pool.
 
@@ -185,16 +209,30 @@ class PageFeed:
     (sources are fetched as soon as each is discovered). The fetch tasks `put` pages from their
     threads; iterating yields (key, page) as they come and ends once every fetch task's run is
     final, or at once when one has failed or the flow gives up (`abandon`: a discovery failed);
-    the flow raises the error after the pool has finished the pages in hand."""
+    the flow raises the error after the pool has finished the pages in hand.
 
-    def __init__(self, fetch_tasks: int) -> None:
-        self._queue: queue.SimpleQueue[tuple[int, list[tuple[int, FetchedPage]]] | None] = (
+    Bounded: `put` waits while `max_pages` pages or `max_bytes` of bodies are waiting to be
+    read (a put into an empty feed always goes in), so fetching keeps pace with extraction and
+    memory does not grow with the run. The reader `close`s the feed when it stops; a put then
+    raises FeedClosed instead of waiting for room that will never come."""
+
+    def __init__(
+        self, fetch_tasks: int, max_bytes: int = FEED_MAX_BYTES, max_pages: int = FEED_MAX_PAGES
+    ) -> None:
+        self._queue: queue.SimpleQueue[tuple[int, list[tuple[int, FetchedPage]], int] | None] = (
             queue.SimpleQueue()
         )
         self._lock = threading.Lock()
         self._running = fetch_tasks
         self._failed = False
         self._seen: set[PageKey] = set()
+        # Room in the feed: pages and body bytes put but not yet read, under their own lock.
+        self._room = threading.Condition(threading.Lock())
+        self._max_bytes = max_bytes
+        self._max_pages = max_pages
+        self._held_bytes = 0
+        self._held_pages = 0
+        self._closed = False
         # time.perf_counter() when the last fetch task finished: the pool may read the feed's
         # end later, when it has caught up.
         self.fetch_finished_at: float | None = None
@@ -202,8 +240,26 @@ class PageFeed:
             self._end(failed=False)
 
     def put(self, source_index: int, pages: list[tuple[int, FetchedPage]]) -> None:
-        if pages:
-            self._queue.put((source_index, pages))
+        if not pages:
+            return
+        size = sum(len(page.body) for _, page in pages)
+        with self._room:
+            while not self._closed and self._held_pages and (
+                self._held_pages + len(pages) > self._max_pages
+                or self._held_bytes + size > self._max_bytes
+            ):
+                self._room.wait()
+            if self._closed:
+                raise FeedClosed("the extraction stopped reading fetched pages")
+            self._held_pages += len(pages)
+            self._held_bytes += size
+        self._queue.put((source_index, pages, size))
+
+    def close(self) -> None:
+        """The reader stops: wake every waiting put (it raises FeedClosed)."""
+        with self._room:
+            self._closed = True
+            self._room.notify_all()
 
     def watch(self, futures: Iterable[PrefectFuture[Any]]) -> None:
         """Follow these fetch task runs (counted in `fetch_tasks`)."""
@@ -238,7 +294,12 @@ class PageFeed:
             item = self._queue.get()
             if item is None:
                 return
-            source_index, pages = item
+            source_index, pages, size = item
+            with self._room:
+                self._held_pages -= len(pages)
+                self._held_bytes -= size
+                # One waiting put per page taken: a put is usually one page.
+                self._room.notify(len(pages))
             # A fetch task retried after a transient error puts its pages again: first wins.
             for position, page in pages:
                 key = (source_index, position)
@@ -369,7 +430,10 @@ def extract_feed(
             kept.append(_strip(page))
             yield page
 
-    articles = list(iter_clean_pages(pages(), workers=workers, timeout_s=timeout_s))
+    try:
+        articles = list(iter_clean_pages(pages(), workers=workers, timeout_s=timeout_s))
+    finally:
+        feed.close()  # fetch tasks still running fail at once rather than wait for room
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return [kept[i] for i in order], [articles[i] for i in order]
 
@@ -440,10 +504,19 @@ def _discovered(fut: PrefectFuture[Any]) -> tuple[list[Target], list[FetchedPage
 
 
 def _raise_fetch_failure(futures: Iterable[PrefectFuture[Any]]) -> None:
-    """A fetch task's failure fails the run (its error, as Prefect re-raises it)."""
+    """A fetch task's failure fails the run (its error, as Prefect re-raises it). When one
+    fetch task fails the feed ends, and the others fail with FeedClosed: the first other
+    error is the cause."""
+    closed: FeedClosed | None = None
     for fut in futures:
-        # An async task's future yields its value, not a coroutine (Prefect's stubs say otherwise).
-        cast(PrefectFuture[dict[str, int]], fut).result()
+        try:
+            # An async task's future yields its value, not a coroutine (Prefect's stubs say
+            # otherwise).
+            cast(PrefectFuture[dict[str, int]], fut).result()
+        except FeedClosed as exc:
+            closed = closed or exc
+    if closed is not None:
+        raise closed
 
 
 def _label(names: list[str]) -> str:
@@ -578,8 +651,8 @@ def _stages(
         targets = discovered[name][0]
         fut = fetch_source.with_options(
             timeout_seconds=fetch_timeout_s(len(targets), settings.fetch)
-        ).submit(name, names.index(name), quote(targets), settings.fetch, quote(states), started,
-                 feed, fetcher)
+        ).submit(name, names.index(name), _quoted(targets), settings.fetch, _quoted(states),
+                 started, feed, fetcher)
         fetches[name] = fut
         feed.watch([fut])
 
@@ -645,7 +718,7 @@ def _stages(
     progress.stage_done("extract", f"{n_extracted} articles")
 
     with clock.stage("load"):
-        new_ids = load_pages(settings, run_id, quote(pages), quote(articles))
+        new_ids = load_pages(settings, run_id, _quoted(pages), _quoted(articles))
     with clock.stage("dedupe"):
         grouping, known_events = group_new(settings, run_id)
     logger.info("dedupe: %d articles grouped into %d touched events in %.2f s (LSH in %s)",
@@ -654,7 +727,7 @@ def _stages(
     progress.stage_done("dedupe", f"{len(grouping.events)} events touched")
 
     with clock.stage("load"):
-        n_events_new, n_events_updated = load_grouping(settings, run_id, quote(grouping))
+        n_events_new, n_events_updated = load_grouping(settings, run_id, _quoted(grouping))
     # The events are in the warehouse now: announce the new ones at once (the largest
     # reporting.MAX_EVENT_NOTICES, then one event for the rest), so that Prefect's events worker
     # sends them while the run is finished and its artifacts published, not after the flow

@@ -197,3 +197,52 @@ def test_sources_sharing_the_run_s_fetcher_share_its_host_and_overall_limits() -
         fut.finish()
     pages = [page for _, page in feed]
     assert len(pages) == 24 and all(page.ok for page in pages)
+
+
+def _put_in_thread(feed: PageFeed, source_index: int, page: FetchedPage) -> tuple[
+    threading.Thread, list[BaseException]
+]:
+    errors: list[BaseException] = []
+
+    def put() -> None:
+        try:
+            feed.put(source_index, [(0, page)])
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=put, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def test_a_full_feed_makes_fetching_wait_for_the_reader() -> None:
+    """Bounded in pages and in body bytes: a put waits until the reader has taken enough (a put
+    into an empty feed always goes in, however large)."""
+    feed = PageFeed(3, max_bytes=150, max_pages=2)
+    feed.put(0, [(0, _page("http://a.test/1", b"x" * 400))])  # empty feed: in, over max_bytes
+    waiting, errors = _put_in_thread(feed, 1, _page("http://b.test/1", b"y" * 100))
+    waiting.join(0.2)
+    assert waiting.is_alive()  # 400 + 100 bytes > 150: waits for the reader
+    pages = iter(feed)
+    assert next(pages)[0] == (0, 0)  # taken: room for the waiting put
+    waiting.join(5)
+    assert not waiting.is_alive() and not errors
+    feed.put(2, [(0, _page("http://c.test/1", b""))])  # 100 + 0 bytes, 2 pages: fits
+    third, _ = _put_in_thread(feed, 2, _page("http://c.test/2", b""))
+    third.join(0.2)
+    assert third.is_alive()  # a third page waits: max_pages = 2
+    assert next(pages)[0] == (1, 0)
+    third.join(5)
+    assert not third.is_alive()
+
+
+def test_a_put_waiting_for_room_fails_once_the_reader_stops() -> None:
+    feed = PageFeed(2, max_pages=1)
+    feed.put(0, [(0, _page("http://a.test/1"))])
+    waiting, errors = _put_in_thread(feed, 1, _page("http://b.test/1"))
+    waiting.join(0.2)
+    assert waiting.is_alive()
+    feed.close()  # what extract_feed does when it stops, for any reason
+    waiting.join(5)
+    assert not waiting.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], pipeline.FeedClosed)
