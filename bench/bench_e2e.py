@@ -52,10 +52,11 @@ PYTHON = sys.executable
 NEWSDEDUP = str(Path(PYTHON).parent / "newsdedup")
 GIB = 1024**3
 # Memory poll interval. Reading a process's PSS makes the kernel walk its page tables: 8 ms of
-# CPU for the ~1 GiB flow process, so polling at 0.2 s took ~6 CPU s from a 10,000-page run on
-# the same two cores. Memory grows at most ~30 MiB/s in these runs (memory_timeline_mib), so a
-# peak read every 0.5 s is within ~15 MiB.
-POLL_S = 0.5
+# CPU for a ~1 GiB flow process, and the poller took 3.1 CPU s over a 10,000-page run at 0.5 s
+# (221 polls, ~14 ms each over the whole tree), on the same two cores as the run it measures.
+# Since the page feed is bounded, memory grows at most ~10 MiB/s in these runs
+# (memory_timeline_mib), so a peak read every second is within ~10 MiB.
+POLL_S = 1.0
 STAGES = ("discover", "fetch", "extract", "dedupe", "load")
 
 # Requests in flight. One host serves every page here (127.0.0.1), so the per-host and overall
