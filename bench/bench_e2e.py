@@ -54,8 +54,10 @@ GIB = 1024**3
 # Memory poll interval. Reading a process's PSS makes the kernel walk its page tables: 8 ms of
 # CPU for a ~1 GiB flow process, and the poller took 3.1 CPU s over a 10,000-page run at 0.5 s
 # (221 polls, ~14 ms each over the whole tree), on the same two cores as the run it measures.
-# Since the page feed is bounded, memory grows at most ~10 MiB/s in these runs
-# (memory_timeline_mib), so a peak read every second is within ~10 MiB.
+# The poller charges the flow more than the reference (whose processes are small), so it reads
+# once a second. What that can miss (memory_timeline_mib): since the page feed is bounded the
+# flow holds steady during fetch and extraction (~0.5 GiB at 10,000 pages) and moves only
+# while grouping forks its workers, by up to ~170 MiB in a second, around a 0.7 GiB peak.
 POLL_S = 1.0
 STAGES = ("discover", "fetch", "extract", "dedupe", "load")
 

@@ -199,14 +199,15 @@ def test_sources_sharing_the_run_s_fetcher_share_its_host_and_overall_limits() -
     assert len(pages) == 24 and all(page.ok for page in pages)
 
 
-def _put_in_thread(feed: PageFeed, source_index: int, page: FetchedPage) -> tuple[
-    threading.Thread, list[BaseException]
-]:
+def _put_in_thread(
+    feed: PageFeed, source_index: int, page: FetchedPage, position: int = 0
+) -> tuple[threading.Thread, list[BaseException]]:
+    """feed.put of one page from another thread; the errors it raised."""
     errors: list[BaseException] = []
 
     def put() -> None:
         try:
-            feed.put(source_index, [(0, page)])
+            feed.put(source_index, [(position, page)])
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             errors.append(exc)
 
@@ -228,7 +229,7 @@ def test_a_full_feed_makes_fetching_wait_for_the_reader() -> None:
     waiting.join(5)
     assert not waiting.is_alive() and not errors
     feed.put(2, [(0, _page("http://c.test/1", b""))])  # 100 + 0 bytes, 2 pages: fits
-    third, _ = _put_in_thread(feed, 2, _page("http://c.test/2", b""))
+    third, _ = _put_in_thread(feed, 2, _page("http://c.test/2", b""), position=1)
     third.join(0.2)
     assert third.is_alive()  # a third page waits: max_pages = 2
     assert next(pages)[0] == (1, 0)
