@@ -53,10 +53,11 @@ def candidates(
     storage_config: dict[str, Any] | None,
     name: str,
     max_bucket: int = MAX_BUCKET,
-) -> list[tuple[int, int]]:
-    """LSH candidate pairs (i, j), i < j, with j or i in `query`. Without storage_config the
-    banding runs in NumPy (band_pairs: the pairs datasketch's in-memory index gives, for the
-    same bands and rows); with one, datasketch's MinHashLSH on that storage (e.g. Redis)."""
+) -> np.ndarray:
+    """LSH candidate pairs (i, j), i < j, with j or i in `query`, as an (n, 2) int64 array in
+    (i, j) order. Without storage_config the banding runs in NumPy (band_pairs: the pairs
+    datasketch's in-memory index gives, for the same bands and rows); with one, datasketch's
+    MinHashLSH on that storage (e.g. Redis)."""
     lsh = MinHashLSH(
         threshold=threshold, num_perm=signer.num_perm,
         storage_config=lsh_storage(storage_config, name),
@@ -64,8 +65,9 @@ def candidates(
     if storage_config is None:
         mask = np.zeros(len(signatures), dtype=bool)
         mask[list(query)] = True
-        found = band_pairs(signatures, lsh.b, lsh.r, mask, max_bucket)
-        return list(zip(found[:, 0].tolist(), found[:, 1].tolist(), strict=True))
+        # Already unique and in (i, j) order; callers compute on the array (a list of tuples
+        # and back cost ~0.3 s for the 400,000 event candidates of 10,000 documents).
+        return band_pairs(signatures, lsh.b, lsh.r, mask, max_bucket)
     lean = [signer.to_datasketch(row) for row in signatures]
     with lsh.insertion_session() as session:
         for i, m in enumerate(lean):
@@ -78,7 +80,7 @@ def candidates(
             if i == j or (i > j and i in new):
                 continue
             out.add((min(i, j), max(i, j)))
-    return sorted(out)
+    return np.array(sorted(out), dtype=np.int64).reshape(-1, 2)
 
 
 class UnionFind:
@@ -122,11 +124,10 @@ def copy_pairs(
 ) -> list[tuple[int, int, float]]:
     """Verified copy pairs (i, j, jaccard) with i < j, where j is in `query` (the new
     documents) and i is any document (new or prior). Rows of `signatures` are oldest first."""
-    cand = candidates(signer, signatures, LSH_THRESHOLD, query, storage_config, "copies")
-    if not cand:
+    pairs = candidates(signer, signatures, LSH_THRESHOLD, query, storage_config, "copies")
+    if not len(pairs):
         return []
     # copy_score for all candidates at once, in chunks.
-    pairs = np.array(cand, dtype=np.int64)
     size = np.asarray(sizes, dtype=np.float64)
     out: list[tuple[int, int, float]] = []
     for start in range(0, len(pairs), 50000):
