@@ -213,8 +213,9 @@ class PageFeed:
 
     Bounded: `put` waits while `max_pages` pages or `max_bytes` of bodies are waiting to be
     read (a put into an empty feed always goes in), so fetching keeps pace with extraction and
-    memory does not grow with the run. The reader `close`s the feed when it stops; a put then
-    raises FeedClosed instead of waiting for room that will never come."""
+    memory does not grow with the run. The feed closes when its iteration ends (or the reader
+    calls `close`); a put then raises FeedClosed instead of waiting for room that will never
+    come."""
 
     def __init__(
         self, fetch_tasks: int, max_bytes: int = FEED_MAX_BYTES, max_pages: int = FEED_MAX_PAGES
@@ -290,22 +291,29 @@ class PageFeed:
             self._end(failed=not ok)
 
     def __iter__(self) -> Iterator[tuple[PageKey, FetchedPage]]:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            source_index, pages, size = item
-            with self._room:
-                self._held_pages -= len(pages)
-                self._held_bytes -= size
-                # One waiting put per page taken: a put is usually one page.
-                self._room.notify(len(pages))
-            # A fetch task retried after a transient error puts its pages again: first wins.
-            for position, page in pages:
-                key = (source_index, position)
-                if key not in self._seen:
-                    self._seen.add(key)
-                    yield key, page
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                source_index, pages, size = item
+                with self._room:
+                    self._held_pages -= len(pages)
+                    self._held_bytes -= size
+                    # One waiting put per page taken: a put is usually one page.
+                    self._room.notify(len(pages))
+                # A fetch task retried after a transient error puts its pages again: first
+                # wins.
+                for position, page in pages:
+                    key = (source_index, position)
+                    if key not in self._seen:
+                        self._seen.add(key)
+                        yield key, page
+        finally:
+            # The feed ended (a fetch task failed, or every one is done) or the reader gave up:
+            # a fetch task still putting must fail, not wait for room (the Dask path reads the
+            # feed in the flow and then waits for every fetch task).
+            self.close()
 
 
 def split_deferred(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from extract.fetch import Fetcher, FetchPolicy
 from extract.records import FetchedPage, Reason, Target, Validators
@@ -247,3 +248,18 @@ def test_a_put_waiting_for_room_fails_once_the_reader_stops() -> None:
     waiting.join(5)
     assert not waiting.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], pipeline.FeedClosed)
+
+
+def test_once_its_reader_has_read_to_the_end_the_feed_takes_no_more_pages() -> None:
+    """One fetch task fails: the feed ends and its reader (the Dask path reads it in the flow,
+    then waits for every fetch task) stops. A fetch task still running must fail at once: were
+    its pages taken in, nobody would read them, and once the feed was full it would wait for
+    room for ever, and the flow with it."""
+    feed = PageFeed(2, max_pages=1)
+    failed, other = _Future(ok=False), _Future()
+    feed.watch([failed, other])  # type: ignore[list-item]
+    feed.put(0, [(0, _page("http://a.test/1"))])
+    failed.finish()
+    assert [k for k, _ in feed] == [(0, 0)]
+    with pytest.raises(pipeline.FeedClosed):
+        feed.put(1, [(0, _page("http://b.test/1"))])
