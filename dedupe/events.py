@@ -15,8 +15,6 @@ and two prior events join only when all their members agree.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import date
@@ -26,7 +24,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from dedupe.copies import UnionFind, candidates
-from dedupe.fingerprint import Fingerprint, fork_pool, idf
+from dedupe.fingerprint import Fingerprint, idf, map_forked
 from dedupe.minhash import Signer, word_hash
 
 # Complete-link join threshold on TF-IDF cosine. Calibrated on ECB+ dev, cross-validated by
@@ -157,15 +155,7 @@ def _cosines(matrix: csr_matrix, pairs: np.ndarray) -> np.ndarray:
     bounds = [(a, min(a + _COSINE_CHUNK, len(pairs))) for a in range(0, len(pairs), _COSINE_CHUNK)]
     _COSINE_JOB = (matrix, pairs)
     try:
-        if (
-            len(pairs) < _PARALLEL_PAIRS
-            or (os.cpu_count() or 1) < 2
-            or "fork" not in multiprocessing.get_all_start_methods()
-        ):
-            parts = [_cosine_range(b) for b in bounds]
-        else:
-            with fork_pool(2) as pool:
-                parts = pool.map(_cosine_range, bounds, chunksize=1)
+        parts = map_forked(_cosine_range, bounds, parallel=len(pairs) >= _PARALLEL_PAIRS)
     finally:
         _COSINE_JOB = (None, np.empty((0, 2), dtype=np.int64))
     return np.concatenate(parts) if parts else np.empty(0)

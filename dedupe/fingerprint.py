@@ -17,12 +17,16 @@ import os
 import re
 import signal
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
+from typing import TypeVar
 
 from wordfreq import get_frequency_dict
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 _TOKEN = re.compile(r"[A-Za-z][\w'’\-]*|\d[\d,.]*")
 # Named entities, roughly: runs of capitalised words that follow a lower-case word, so that
@@ -227,6 +231,20 @@ def fork_pool(workers: int) -> multiprocessing.pool.Pool:
     workers inherit the job (texts, word table) instead of receiving it pickled, and start
     without re-importing the package."""
     return multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)
+
+
+def map_forked(fn: Callable[[_T], _R], items: Sequence[_T], parallel: bool) -> list[_R]:
+    """[fn(item) for item in items], over two forked processes when `parallel` and this machine
+    can fork and has two CPUs, in this process otherwise. `fn` must be a module-level function
+    that reads its job from a module global set before the call: the workers inherit it."""
+    if (
+        not parallel
+        or (os.cpu_count() or 1) < 2
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return [fn(item) for item in items]
+    with fork_pool(2) as pool:
+        return pool.map(fn, items, chunksize=1)
 
 
 def _fingerprint_range(bounds: tuple[int, int]) -> list[Fingerprint]:

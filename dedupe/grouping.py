@@ -20,8 +20,6 @@ import base64
 import hashlib
 import heapq
 import json
-import multiprocessing
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ import numpy as np
 
 from dedupe import events as ev
 from dedupe.copies import UnionFind, copy_pairs
-from dedupe.fingerprint import BLOCK_TERMS, Fingerprint, fingerprint_many, fork_pool
+from dedupe.fingerprint import BLOCK_TERMS, Fingerprint, fingerprint_many, map_forked
 from dedupe.minhash import NUM_PERM, SEED, Signer
 from dedupe.records import Assignment, DocState, Document, Event, Grouping
 from dedupe.text import MIN_WORDS, SHINGLE_SIZE, words
@@ -213,15 +211,7 @@ def _hash_docs(docs: Sequence[Document], signer: Signer) -> list[_Hashed]:
     bounds = [(a, min(a + _CHUNK, len(docs))) for a in range(0, len(docs), _CHUNK)]
     _JOB = (docs, signer)
     try:
-        if (
-            len(docs) < _PARALLEL_MIN
-            or min(2, os.cpu_count() or 1) < 2
-            or "fork" not in multiprocessing.get_all_start_methods()
-        ):
-            parts = [_hash_range(b) for b in bounds]
-        else:
-            with fork_pool(2) as pool:
-                parts = pool.map(_hash_range, bounds, chunksize=1)
+        parts = map_forked(_hash_range, bounds, parallel=len(docs) >= _PARALLEL_MIN)
     finally:
         _JOB = ((), None)
     return [r for part in parts for r in part]

@@ -1,5 +1,5 @@
-"""The forked paths of grouping (shingling/signing, event fingerprints) give exactly what the
-serial paths give: the thresholds are lowered so that a few documents take them."""
+"""The forked paths of grouping (shingling/signing, event fingerprints, candidate cosines) give
+exactly what the serial paths give: the thresholds are lowered so that a few documents take them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dedupe import Document, group, grouping
+from dedupe import Document, events, group, grouping
 from dedupe import fingerprint as fp_mod
 
 SEEDS = Path(__file__).resolve().parents[2] / ".." / "shared" / "seeds"
@@ -31,6 +31,8 @@ def test_forked_grouping_equals_serial(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(grouping, "_CHUNK", 2)
     monkeypatch.setattr(fp_mod, "PARALLEL_MIN", 1)
     monkeypatch.setattr(fp_mod, "_CHUNK", 2)
+    monkeypatch.setattr(events, "_PARALLEL_PAIRS", 1)  # the event candidates' cosines too
+    monkeypatch.setattr(events, "_COSINE_CHUNK", 3)
     assert group(docs) == serial
 
 
