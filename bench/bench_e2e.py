@@ -1,7 +1,7 @@
 """End to end: the whole ingestion flow on N generated pages served from 127.0.0.1, against
 `newsdedup extract` on the same page files.
 
-    .venv/bin/python -m bench.bench_e2e [--pages 1000 10000] [--runs 2] [--out FILE.json]
+    .venv/bin/python -m bench.bench_e2e [--pages 1000 10000] [--runs 3] [--out FILE.json]
                                         [--profile DIR]
 
 For each N: bench.pages writes N article pages (real texts in six site templates) and a sitemap
@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the pages and warehouses")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the extraction-only runs (for profiling the flow)")
-    parser.add_argument("--runs", type=int, default=2,
+    parser.add_argument("--runs", type=int, default=3,
                         help="runs of each side per size, alternating; the fastest is kept")
     parser.add_argument("--ephemeral-at", type=int, default=1000, metavar="N",
                         help="also run N pages with Prefect's temporary server (0: skip)")
