@@ -24,7 +24,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from dedupe.copies import UnionFind, candidates
-from dedupe.fingerprint import Fingerprint, idf, map_forked
+from dedupe.fingerprint import Fingerprint, idf, map_chunks
 from dedupe.minhash import Signer, word_hash
 
 # Complete-link join threshold on TF-IDF cosine. Calibrated on ECB+ dev, cross-validated by
@@ -134,14 +134,10 @@ def block_signatures(block_terms: Sequence[Sequence[str]]) -> np.ndarray:
     )
 
 
-_COSINE_JOB: tuple[csr_matrix | None, np.ndarray] = (None, np.empty((0, 2), dtype=np.int64))
-
-
-def _cosine_range(bounds: tuple[int, int]) -> np.ndarray:
-    matrix, pairs = _COSINE_JOB
-    assert matrix is not None
-    a = pairs[bounds[0] : bounds[1], 0]
-    b = pairs[bounds[0] : bounds[1], 1]
+def _cosine_range(job: tuple[csr_matrix, np.ndarray], start: int, stop: int) -> np.ndarray:
+    matrix, pairs = job
+    a = pairs[start:stop, 0]
+    b = pairs[start:stop, 1]
     return np.asarray(matrix[a].multiply(matrix[b]).sum(axis=1)).ravel()
 
 
@@ -151,13 +147,8 @@ def _cosines(matrix: csr_matrix, pairs: np.ndarray) -> np.ndarray:
     pairs of 20,000 documents at once took 1.5 GB. Past _PARALLEL_PAIRS the chunks are split
     over two forked processes (the same arithmetic per chunk, so the same values): ~1 s of the
     serial part of grouping 10,000 documents, with the other core idle."""
-    global _COSINE_JOB
-    bounds = [(a, min(a + _COSINE_CHUNK, len(pairs))) for a in range(0, len(pairs), _COSINE_CHUNK)]
-    _COSINE_JOB = (matrix, pairs)
-    try:
-        parts = map_forked(_cosine_range, bounds, parallel=len(pairs) >= _PARALLEL_PAIRS)
-    finally:
-        _COSINE_JOB = (None, np.empty((0, 2), dtype=np.int64))
+    parts = map_chunks(_cosine_range, (matrix, pairs), len(pairs), _COSINE_CHUNK,
+                       parallel=len(pairs) >= _PARALLEL_PAIRS)
     return np.concatenate(parts) if parts else np.empty(0)
 
 

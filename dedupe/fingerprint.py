@@ -21,11 +21,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from wordfreq import get_frequency_dict
 
-_T = TypeVar("_T")
+_J = TypeVar("_J")
 _R = TypeVar("_R")
 
 _TOKEN = re.compile(r"[A-Za-z][\w'’\-]*|\d[\d,.]*")
@@ -216,8 +216,6 @@ PARALLEL_MIN = 1000
 # within one chunk (~0.25 s) of each other; smaller chunks only add pickling round trips.
 _CHUNK = 250
 
-_JOBS: Sequence[tuple[str, str]] = ()  # (text, title) pairs, inherited by forked workers
-
 
 def _quiet_worker() -> None:
     # A forked worker inherits its parent's signal handlers, and leaving `with Pool()` ends the
@@ -233,22 +231,41 @@ def fork_pool(workers: int) -> multiprocessing.pool.Pool:
     return multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)
 
 
-def map_forked(fn: Callable[[_T], _R], items: Sequence[_T], parallel: bool) -> list[_R]:
-    """[fn(item) for item in items], over two forked processes when `parallel` and this machine
-    can fork and has two CPUs, in this process otherwise. `fn` must be a module-level function
-    that reads its job from a module global set before the call: the workers inherit it."""
-    if (
-        not parallel
-        or (os.cpu_count() or 1) < 2
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
-        return [fn(item) for item in items]
-    with fork_pool(2) as pool:
-        return pool.map(fn, items, chunksize=1)
+# The job of the chunks being mapped (map_chunks): forked workers inherit it, not pickled.
+_FORK_JOB: object = None
 
 
-def _fingerprint_range(bounds: tuple[int, int]) -> list[Fingerprint]:
-    return [fingerprint(text, title) for text, title in _JOBS[bounds[0] : bounds[1]]]
+def _run_chunk(task: tuple[Callable[[Any, int, int], _R], int, int]) -> _R:
+    fn, start, stop = task
+    return fn(_FORK_JOB, start, stop)
+
+
+def map_chunks(
+    fn: Callable[[_J, int, int], _R], job: _J, n: int, chunk: int, parallel: bool,
+    workers: int | None = None,
+) -> list[_R]:
+    """[fn(job, start, stop) for each chunk [start, stop) of range(n)], in order: over `workers`
+    forked processes (default: the CPU count, at most 2) when `parallel` and this machine can
+    fork, in this process otherwise. The workers inherit `job` instead of receiving it pickled;
+    `fn` must be a module-level function (it is pickled by name). Each chunk's result depends on
+    `job` and its bounds alone, so the split does not change the results."""
+    global _FORK_JOB
+    n_workers = min(2, os.cpu_count() or 1) if workers is None else workers
+    tasks = [(fn, a, min(a + chunk, n)) for a in range(0, n, chunk)]
+    if not parallel or n_workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [fn(job, start, stop) for _, start, stop in tasks]
+    _FORK_JOB = job
+    try:
+        with fork_pool(n_workers) as pool:
+            return pool.map(_run_chunk, tasks, chunksize=1)
+    finally:
+        _FORK_JOB = None
+
+
+def _fingerprint_range(
+    jobs: Sequence[tuple[str, str]], start: int, stop: int
+) -> list[Fingerprint]:
+    return [fingerprint(text, title) for text, title in jobs[start:stop]]
 
 
 def fingerprint_many(
@@ -257,19 +274,10 @@ def fingerprint_many(
     """fingerprint(text, title) for each (text, title) of `jobs`, in order. Large batches are
     split over `workers` forked processes (default: the CPU count, at most 2); the result is
     the same as the serial loop, each text's fingerprint depends on that text alone."""
-    global _JOBS
-    n_workers = min(2, os.cpu_count() or 1) if workers is None else workers
-    forkable = "fork" in multiprocessing.get_all_start_methods()
-    if n_workers < 2 or len(jobs) < PARALLEL_MIN or not forkable:
-        return [fingerprint(text, title) for text, title in jobs]
-    _zipf_table()  # loaded once here, shared by the forked workers (copy-on-write)
-    bounds = [(a, min(a + _CHUNK, len(jobs))) for a in range(0, len(jobs), _CHUNK)]
-    _JOBS = jobs
-    try:
-        with fork_pool(n_workers) as pool:
-            parts = pool.map(_fingerprint_range, bounds, chunksize=1)
-    finally:
-        _JOBS = ()
+    parallel = len(jobs) >= PARALLEL_MIN
+    if parallel:
+        _zipf_table()  # loaded once here, shared by the forked workers (copy-on-write)
+    parts = map_chunks(_fingerprint_range, jobs, len(jobs), _CHUNK, parallel, workers)
     return [fp for part in parts for fp in part]
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from dedupe import events as ev
 from dedupe.copies import UnionFind, copy_pairs
-from dedupe.fingerprint import BLOCK_TERMS, Fingerprint, fingerprint_many, map_forked
+from dedupe.fingerprint import BLOCK_TERMS, Fingerprint, fingerprint_many, map_chunks
 from dedupe.minhash import NUM_PERM, SEED, Signer
 from dedupe.records import Assignment, DocState, Document, Event, Grouping
 from dedupe.text import MIN_WORDS, SHINGLE_SIZE, words
@@ -184,16 +184,16 @@ def _terms(joined: str, weights: str) -> dict[str, float]:
 # is 40 tasks, so the two workers end within one chunk (~0.25 s) of each other.
 _PARALLEL_MIN = 2000
 _CHUNK = 500
-_JOB: tuple[Sequence[Document], Signer | None] = ((), None)  # inherited by forked workers
 
 _Hashed = tuple[np.ndarray, np.ndarray] | None  # (shingle hashes, signature); None: too short
 
 
-def _hash_range(bounds: tuple[int, int]) -> list[_Hashed]:
-    docs, signer = _JOB
-    assert signer is not None
+def _hash_range(
+    job: tuple[Sequence[Document], Signer], start: int, stop: int
+) -> list[_Hashed]:
+    docs, signer = job
     out: list[_Hashed] = []
-    for d in docs[bounds[0] : bounds[1]]:
+    for d in docs[start:stop]:
         tokens = words(d.text)
         if len(tokens) < MIN_WORDS:
             out.append(None)
@@ -207,13 +207,9 @@ def _hash_docs(docs: Sequence[Document], signer: Signer) -> list[_Hashed]:
     """Shingle hashes and MinHash signature of each document (None when it is too short), in
     order; large batches are split over two forked processes. Each result depends on its
     document alone, so the split does not change it."""
-    global _JOB
-    bounds = [(a, min(a + _CHUNK, len(docs))) for a in range(0, len(docs), _CHUNK)]
-    _JOB = (docs, signer)
-    try:
-        parts = map_forked(_hash_range, bounds, parallel=len(docs) >= _PARALLEL_MIN)
-    finally:
-        _JOB = ((), None)
+    parts = map_chunks(
+        _hash_range, (docs, signer), len(docs), _CHUNK, parallel=len(docs) >= _PARALLEL_MIN
+    )
     return [r for part in parts for r in part]
 
 
