@@ -549,19 +549,29 @@ class Fetcher:
         self.policy = policy
         self._resolver = resolver
         self._clock = clock
-        self._client = httpx.Client(
-            transport=transport if transport is not None else GuardedTransport(policy, resolver),
-            follow_redirects=False,
-            trust_env=False,
-            headers={"User-Agent": policy.user_agent},
+        # Requests go to the transport directly, not through an httpx.Client: this Fetcher
+        # walks redirects itself and needs no auth, proxies or event hooks, and the client's
+        # layer (merging URLs and headers, its auth and redirect generators, a cookie pass
+        # over every response) cost ~0.2 ms of CPU a request, a fifth of a page's fetch on
+        # 127.0.0.1. Cookies are still kept for the run, as a client keeps them: a site that
+        # sets one and redirects to check it must not become a redirect loop.
+        self._transport = (
+            transport if transport is not None else GuardedTransport(policy, resolver)
         )
+        self._cookies = httpx.Cookies()
+        self._headers = {
+            "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "keep-alive",
+            "User-Agent": policy.user_agent,
+        }
         self._limiter = HostLimiter(
             policy.per_host_concurrency, policy.per_host_delay_s, total=policy.concurrency
         )
         self.robots = RobotsCache(self._fetch_robots, policy.user_agent)
 
     def close(self) -> None:
-        self._client.close()
+        self._transport.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -704,11 +714,9 @@ class Fetcher:
     def _request(
         self, req: _Request, url: str, hops: int, deadline: float, started: float
     ) -> _Result | _Redirect:
-        headers = {
-            "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
-            "Accept-Encoding": "gzip, deflate",
-        }
+        headers = self._headers
         if hops == 0 and req.validators is not None:
+            headers = dict(headers)
             if req.validators.etag:
                 headers["If-None-Match"] = req.validators.etag
             if req.validators.last_modified:
@@ -717,8 +725,19 @@ class Fetcher:
         timeout = httpx.Timeout(left, connect=min(self.policy.connect_timeout_s, left))
         guard.set_deadline(deadline)
         try:
-            with self._client.stream("GET", url, headers=headers, timeout=timeout) as resp:
+            request = httpx.Request(
+                "GET", url, headers=headers, extensions={"timeout": timeout.as_dict()}
+            )
+            if self._cookies.jar:  # none set yet: skip the jar's pass over the request
+                self._cookies.set_cookie_header(request)
+            resp = self._transport.handle_request(request)
+            try:
+                resp.request = request
+                if "set-cookie" in resp.headers:
+                    self._cookies.extract_cookies(resp)
                 return self._response(req, url, resp, deadline, started)
+            finally:
+                resp.close()
         except (httpx.ConnectTimeout, httpcore.ConnectTimeout) as exc:
             return self._fail(req, url, Reason.TIMEOUT, started,
                               f"no connection within {self.policy.connect_timeout_s:g}s "

@@ -288,6 +288,22 @@ def test_redirect_limits() -> None:
     assert fetch_one(lambda r: httpx.Response(302)).status is Reason.HTTP_ERROR  # no Location
 
 
+def test_cookies_set_by_a_redirect_are_sent_on_the_next_hop() -> None:
+    """Consent and anti-bot pages set a cookie and redirect to a page that checks it: without
+    the run's cookie jar that is a redirect loop."""
+    sent: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        if request.headers.get("cookie") == "consent=yes":
+            return html()
+        return httpx.Response(302, headers={"Location": "/check", "Set-Cookie": "consent=yes"})
+
+    page = fetch_one(handler, "http://news.example/story")
+    assert page.ok and page.final_url == "http://news.example/check"
+    assert sent == [None, "consent=yes"]
+
+
 # --- Robots --------------------------------------------------------------------------------
 
 def test_robots_txt_is_fetched_once_per_host_and_obeyed() -> None:
