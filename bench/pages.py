@@ -24,11 +24,15 @@ of ../shared/eval/extraction/scrapinghub_aeb, side by side in one process.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import html
 import json
 import random
 import re
+import statistics
+import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -635,17 +639,24 @@ def serve(directory: Path) -> Iterator[str]:
 # --- Calibration ---------------------------------------------------------------------------
 
 
-def _page_stats(bodies: list[bytes]) -> dict[str, object]:
-    """Element-count and size quartiles, and CPU ms per page of `extract.clean.clean_page`."""
-    import statistics
-    import time
+def _quartiles(values: list[float]) -> list[int]:
+    return [round(q) for q in statistics.quantiles(values, n=4)]
 
+
+def _shape(bodies: list[bytes]) -> dict[str, object]:
+    """Element-count and size quartiles: fixed for a set of pages, so measured once."""
     import lxml.html
 
+    elements = [float(sum(1 for _ in lxml.html.fromstring(b).iter())) for b in bodies]
+    return {"pages": len(bodies), "elements": _quartiles(elements),
+            "kib": [round(q / 1024) for q in _quartiles([float(len(b)) for b in bodies])]}
+
+
+def _extraction_cpu(bodies: list[bytes]) -> dict[str, float]:
+    """CPU ms per page of `extract.clean.clean_page`, served as the benchmark serves pages."""
     from extract.clean import clean_page
     from extract.records import FetchedPage, Reason
 
-    elements = [sum(1 for _ in lxml.html.fromstring(b).iter()) for b in bodies]
     cpu = []
     for i, body in enumerate(bodies):
         url = f"http://calibration.test/{i}.html"
@@ -655,13 +666,7 @@ def _page_stats(bodies: list[bytes]) -> dict[str, object]:
         start = time.process_time()
         clean_page(page)
         cpu.append(1000 * (time.process_time() - start))
-
-    def quartiles(values: list[float]) -> list[int]:
-        return [round(q) for q in statistics.quantiles(values, n=4)]
-
-    return {"pages": len(bodies), "elements": quartiles([float(e) for e in elements]),
-            "kib": [round(q / 1024) for q in quartiles([float(len(b)) for b in bodies])],
-            "cpu_ms_mean": round(statistics.fmean(cpu), 1),
+    return {"cpu_ms_mean": round(statistics.fmean(cpu), 1),
             "cpu_ms_median": round(statistics.median(cpu), 1)}
 
 
@@ -669,17 +674,16 @@ def calibrate(n: int = 300, rounds: int = 2) -> None:
     """Print the generated pages' element counts, sizes and extraction CPU beside the real
     news pages' (../shared/eval/extraction/scrapinghub_aeb), alternating the two sets `rounds`
     times: this VM's speed drifts, so only figures taken side by side compare."""
-    import gzip
-    import tempfile
-
     real_dir = SHARED / "eval" / "extraction" / "scrapinghub_aeb" / "html"
     real = [gzip.decompress(p.read_bytes()) for p in sorted(real_dir.glob("*.html.gz"))]
     with tempfile.TemporaryDirectory(prefix="newsdedup-pages-") as tmp:
         site = build(Path(tmp), n, "http://127.0.0.1:1")
         ours = [p.read_bytes() for p in site.pages]
+    sets = {"generated": ours, "real (scrapinghub)": real}
+    shapes = {name: _shape(bodies) for name, bodies in sets.items()}
     for _ in range(rounds):
-        for name, bodies in (("generated", ours), ("real (scrapinghub)", real)):
-            print(f"{name:20s} {_page_stats(bodies)}", flush=True)
+        for name, bodies in sets.items():
+            print(f"{name:20s} {shapes[name] | _extraction_cpu(bodies)}", flush=True)
 
 
 if __name__ == "__main__":
