@@ -2,15 +2,16 @@
 
 1. Blocking: a MinHash of each article's most salient terms goes into MinHashLSH at a low
    threshold; only the pairs it proposes are ever scored, which keeps the work near-linear.
-2. Verification: a proposed pair is an edge when the TF-IDF cosine of the two articles is at
-   least JOIN_COSINE.
+2. Verification: a proposed pair is an edge when its similarity (`Items.pair_similarity`:
+   TF-IDF cosine, or for two really dated articles the dated similarity) is at least
+   `settings.join`. An edge depends on its two articles alone.
 3. Decision: within each connected piece of that graph, complete-link agglomeration: two
-   groups join only if *every* article of one is at least JOIN_COSINE-similar to every article
+   groups join only if *every* article of one is at least `join`-similar to every article
    of the other. Single link chains two earthquakes together through one article that mentions
    both; complete link needs the whole group to agree, so it does not drift.
 
-Prior events enter step 3 as ready-made groups: new articles join them (or found new ones),
-and two prior events join only when all their members agree.
+Step 3 depends on the piece alone, and a piece is a connected component of pair-decided
+edges: grouping in runs re-decides exactly the pieces new articles touch (grouping.py).
 """
 
 from __future__ import annotations
@@ -26,12 +27,10 @@ from scipy.sparse import csr_matrix
 from dedupe.copies import UnionFind, candidates
 from dedupe.fingerprint import Fingerprint, idf, map_chunks
 from dedupe.minhash import Signer, word_hash
+from dedupe.settings import DEFAULT, GroupingSettings
 
-# Complete-link join threshold on TF-IDF cosine. Calibrated on ECB+ dev, cross-validated by
-# topic halves (odd/even topics): B-cubed F1 peaks at 0.09-0.10 on both halves (0.934 and
-# 0.923 at 0.09, 0.929 and 0.923 at 0.10), and falls off on both sides (0.88-0.90 at 0.06
-# and 0.15). Complete link keeps this low threshold safe: a group needs all pairs above it.
-JOIN_COSINE = 0.10
+# The thresholds and vetoes are in settings.GroupingSettings, with their calibration.
+
 # Blocking: MinHash over the top BLOCK_TERMS terms (fingerprint.py). At threshold 0.1 with
 # 128 permutations datasketch picks 64 bands of 2 rows: a pair sharing 10% of its top terms is
 # proposed with probability 1 - (1 - 0.1^2)^64 = 0.47, sharing 20% with 0.93; an event needs
@@ -42,58 +41,12 @@ JOIN_COSINE = 0.10
 BLOCK_THRESHOLD = 0.1
 BLOCK_PERM = 128
 BLOCK_SEED = 7
-# Largest piece scored as a dense matrix (1,500^2 cosines, 18 MB). A larger piece is cut by
-# raising its edge threshold until its pieces fit, so one crowded story cannot make the run
-# quadratic.
-MAX_PIECE = 1500
-
-# Entity disagreement: two groups of at least MIN_NAMED members never join when each has a
-# name of its own, a word of a named entity (IDF >= NAME_IDF, i.e. rarer than Zipf 3.5) used
-# by >= CONSENSUS of its members and by <= ABSENT of the other's ("Rahman" vs "Thompson" in
-# two Klitschko title fights). ECB+ dev B-cubed F1 at JOIN_COSINE 0.10: 0.919 without the
-# rule; 0.914 with MIN_NAMED 2 (pairs name each other apart too easily), 0.926 with 3 or 4;
-# CONSENSUS 0.7 gives 0.918, ABSENT 0.1 and 0.2 the same; NAME_IDF 3.0 0.907.
-MIN_NAMED = 3
-CONSENSUS = 0.8
-ABSENT = 0.2
-NAME_IDF = 4.0
-# After complete link, groups whose *average* cross-pair cosine is >= AVG_JOIN join too (same
-# name rule): complete link splits an event when one outlier pair is weak. ECB+ dev B-cubed
-# F1 at JOIN_COSINE 0.10: 0.926 without; AVG_JOIN 0.15: 0.894, 0.2: 0.909, 0.25: 0.924,
-# 0.3: 0.930 (odd/even topic halves 0.919/0.941), 0.35 and 0.4: 0.926. With 0.3 the F1 stays
-# >= 0.92 from JOIN_COSINE 0.10 to 0.12 (0.930, 0.925, 0.921).
-AVG_JOIN = 0.3
-# Setting rules (class Setting), for events of one kind with the same actors, where names
-# cannot tell them apart (the same two ministers in another city or year):
-# - time: groups whose median principal dates (most-mentioned full date, else publication day)
-#   are more than TIME_WINDOW days apart are two events. News mentions old dates freely and
-#   ECB+ events run on for months of follow-ups, so the window is wide: on ECB+ dev (with the
-#   place rule) B-cubed F1 is 0.926 without it, 0.914 at 365 days, 0.923 at 730 and 1095.
-#   1095 (3 years) still parts the seeds' 2021 and 2025 Tokyo meetings (1,473 days apart).
-# - place: each group's setting (the place named in a sentence that also gives the date, or
-#   "virtual") differs, and neither group names the other's place as a place or twice in its
-#   text. Seeds: Liverpool vs Tokyo vs virtual. ECB+ dev: 0.930 -> 0.926 (mostly venue vs city).
-TIME_WINDOW = 1095
-PLACE_VETO = True
-# - publication time: groups whose members were published (median) more than
-#   PUBLISHED_WINDOW days apart are two events. Write-ups of one happening appear within days
-#   of it; the sample's same-kind meetings published 27 days apart (Liverpool, 2021-12-11, and
-#   the virtual 2+2, 2022-01-07) must stay apart, and so must a wire story's recycled
-#   background. ECB+ carries no publication dates, so this rule cannot move its score; 14 days
-#   keeps a fortnight of follow-ups and analysis inside the event.
-PUBLISHED_WINDOW = 14
 
 # Near-linear candidate work: a band bucket of more than MAX_BUCKET documents (terms shared by
-# a crowd) pairs only neighbours, and each document keeps at most MAX_EDGES edges. On the
-# 20,000-document benchmark corpus the blocking proposed 808k pairs and 327k passed
-# JOIN_COSINE before these caps; ECB+ dev (no bucket near 100, degrees below 30 for all but
-# a few documents) scores the same with them.
+# a crowd) pairs only neighbours. ECB+ dev has no bucket near 100. Every other edge is decided
+# by its pair alone (no per-document cap), so the graph, and with it the events, do not
+# depend on which other documents are present: the ground for grouping in runs (grouping.py).
 MAX_BUCKET = 100
-MAX_EDGES = 30
-_COSINE_CHUNK = 20000
-# Candidate pairs past which their cosines are computed in two forked processes: ~2.5 us a
-# pair, so 100,000 pairs are ~0.25 s of work against ~0.05 s to fork the pool.
-_PARALLEL_PAIRS = 100_000
 
 _block_signer: Signer | None = None
 
@@ -105,10 +58,11 @@ def block_signer() -> Signer:
     return _block_signer
 
 
-def name_terms(fp: Fingerprint) -> frozenset[str]:
-    """The words of a document that can name an event: rare words of its named entities."""
+def entity_words(fp: Fingerprint, min_idf: float) -> frozenset[str]:
+    """The words of a document's named entities (capitalised phrases) that are among its terms
+    and at least `min_idf` rare."""
     return frozenset(
-        w for e in fp.entities for w in e.lower().split() if w in fp.terms and idf(w) >= NAME_IDF
+        w for e in fp.entities for w in e.lower().split() if w in fp.terms and idf(w) >= min_idf
     )
 
 
@@ -121,10 +75,16 @@ def term_matrix(vectors: Sequence[dict[str, float]]) -> csr_matrix:
     indices = np.fromiter((vocab[t] for v in vectors for t in v), dtype=np.int64, count=n)
     data = np.fromiter((w for v in vectors for w in v.values()), dtype=np.float64, count=n)
     matrix = csr_matrix((data, indices, indptr), shape=(len(vectors), max(1, len(vocab))))
-    # Each row's columns in ascending order, sorted in C: the same arrays as sorting every row
-    # in Python did (0.36 -> 0.16 s for 6,000 documents), so every sum adds in the same order.
+    # Each row's columns in ascending order, sorted in C, so every sum adds in the same order.
     matrix.sort_indices()
     return matrix
+
+
+def entity_vector(terms: dict[str, float], entities: Collection[str]) -> dict[str, float]:
+    """The TF-IDF vector restricted to entity words, unit length (empty when it has none)."""
+    sub = {t: w for t, w in terms.items() if t in entities}
+    norm = float(np.sqrt(sum(w * w for w in sub.values())))
+    return {t: w / norm for t, w in sub.items()} if norm else {}
 
 
 def block_signatures(block_terms: Sequence[Sequence[str]]) -> np.ndarray:
@@ -134,56 +94,88 @@ def block_signatures(block_terms: Sequence[Sequence[str]]) -> np.ndarray:
     )
 
 
-def _cosine_range(job: tuple[csr_matrix, np.ndarray], start: int, stop: int) -> np.ndarray:
-    matrix, pairs = job
+class Items:
+    """The items being grouped, as matrices: unit TF-IDF rows, unit entity rows, and each
+    item's real publication day (day ordinal; -1 when undated or the date was a guess)."""
+
+    def __init__(
+        self,
+        terms: Sequence[dict[str, float]],
+        entities: Sequence[dict[str, float]],
+        days: Sequence[int | None],
+        settings: GroupingSettings = DEFAULT,
+    ) -> None:
+        self.terms = term_matrix(terms)
+        self.entities = term_matrix(entities)
+        self.days = np.array([-1 if d is None else d for d in days], dtype=np.int64)
+        self.settings = settings
+
+    def __len__(self) -> int:
+        return int(self.terms.shape[0])
+
+    def _adjust(self, cos: np.ndarray, ent: np.ndarray, da: np.ndarray, db: np.ndarray,
+                ) -> np.ndarray:
+        s = self.settings
+        dated = (da >= 0) & (db >= 0)
+        gap = np.abs(da - db)
+        adjusted = s.dated_mix * cos + (1.0 - s.dated_mix) * ent - s.dated_offset
+        adjusted = np.where(gap > s.near_days, adjusted - s.far_penalty, adjusted)
+        return np.where(dated, adjusted, cos)
+
+    def pair_similarity(self, pairs: np.ndarray) -> np.ndarray:
+        """Similarity of each pair (a, b) of item indices; a function of the two items alone."""
+        return map_chunks_similarity(self, pairs)
+
+    def dense_similarity(self, idx: Sequence[int]) -> np.ndarray:
+        """The similarity matrix of the items `idx` (diagonal included, as computed)."""
+        t = self.terms[idx]
+        e = self.entities[idx]
+        cos = (t @ t.T).toarray()
+        ent = (e @ e.T).toarray()
+        days = self.days[np.asarray(idx, dtype=np.int64)]
+        return self._adjust(cos, ent, days[:, None], days[None, :])
+
+
+def _similarity_range(job: tuple[Items, np.ndarray], start: int, stop: int) -> np.ndarray:
+    items, pairs = job
     a = pairs[start:stop, 0]
     b = pairs[start:stop, 1]
-    return np.asarray(matrix[a].multiply(matrix[b]).sum(axis=1)).ravel()
+    cos = np.asarray(items.terms[a].multiply(items.terms[b]).sum(axis=1)).ravel()
+    ent = np.asarray(items.entities[a].multiply(items.entities[b]).sum(axis=1)).ravel()
+    return items._adjust(cos, ent, items.days[a], items.days[b])
 
 
-def _cosines(matrix: csr_matrix, pairs: np.ndarray) -> np.ndarray:
-    """The dot product of rows a and b for each pair (a, b): their cosine, rows being unit
-    vectors. In chunks: matrix[a] copies ~160 stored terms per pair, so all 800k candidate
-    pairs of 20,000 documents at once took 1.5 GB. Past _PARALLEL_PAIRS the chunks are split
-    over two forked processes (the same arithmetic per chunk, so the same values): ~1 s of the
-    serial part of grouping 10,000 documents, with the other core idle."""
-    parts = map_chunks(_cosine_range, (matrix, pairs), len(pairs), _COSINE_CHUNK,
+_CHUNK = 20000
+# Candidate pairs past which similarities are computed in two forked processes: below it the
+# fork costs more than it saves (the benchmark's grouping rows show both sides).
+_PARALLEL_PAIRS = 100_000
+
+
+def map_chunks_similarity(items: Items, pairs: np.ndarray) -> np.ndarray:
+    """Similarities of candidate pairs in chunks (matrix[a] copies ~160 stored terms per pair:
+    all pairs at once would hold them all), over two forked processes past _PARALLEL_PAIRS;
+    each chunk's arithmetic is the same either way."""
+    parts = map_chunks(_similarity_range, (items, pairs), len(pairs), _CHUNK,
                        parallel=len(pairs) >= _PARALLEL_PAIRS)
     return np.concatenate(parts) if parts else np.empty(0)
 
 
 def candidate_edges(
     signatures: np.ndarray,
-    matrix: csr_matrix,
+    items: Items,
     query: Sequence[int],
     storage_config: dict[str, Any] | None = None,
 ) -> list[tuple[int, int, float]]:
-    """Proposed pairs (i, j, cosine) with cosine >= JOIN_COSINE; j in `query`."""
-    signer = block_signer()
+    """Proposed pairs (i, j, similarity) with similarity >= settings.join; i or j in `query`."""
     pairs = candidates(
-        signer, signatures, BLOCK_THRESHOLD, query, storage_config, "events", MAX_BUCKET
+        block_signer(), signatures, BLOCK_THRESHOLD, query, storage_config, "events", MAX_BUCKET
     )
     if not len(pairs):
         return []
-    cos = _cosines(matrix, pairs)
-    keep = cos >= JOIN_COSINE
-    pairs, cos = pairs[keep], cos[keep]
-    # Each document keeps its MAX_EDGES strongest edges: enough to connect it to its event
-    # (the decision scores all pairs of a piece), and the graph stays linear in documents.
-    order = np.lexsort((pairs[:, 1], pairs[:, 0], -cos))
-    # Plain lists in the loop: NumPy scalar indexing made it ~2 s on the 20k bench corpus.
-    kept = np.zeros(len(pairs), dtype=bool)
-    degree = [0] * matrix.shape[0]
-    pair_list = pairs.tolist()
-    for e in order.tolist():
-        i, j = pair_list[e]
-        if degree[i] < MAX_EDGES or degree[j] < MAX_EDGES:
-            kept[e] = True
-            degree[i] += 1
-            degree[j] += 1
-    return [
-        (i, j, c) for (i, j), c in zip(pairs[kept].tolist(), cos[kept].tolist(), strict=True)
-    ]
+    sim = items.pair_similarity(pairs)
+    keep = sim >= items.settings.join
+    return list(zip(pairs[keep, 0].tolist(), pairs[keep, 1].tolist(), sim[keep].tolist(),
+                    strict=True))
 
 
 def _days(iso: str) -> int:
@@ -197,7 +189,9 @@ class Setting:
 
     def __init__(self, places: Sequence[Sequence[str]], days: Sequence[int | None], k: int,
                  labels: np.ndarray, words: Sequence[Collection[str]] | None = None,
-                 published: Sequence[int | None] | None = None) -> None:
+                 published: Sequence[int | None] | None = None,
+                 settings: GroupingSettings = DEFAULT) -> None:
+        self.settings = settings
         self.published: list[list[int]] = [[] for _ in range(k)]
         self.places: list[Counter[str]] = [Counter() for _ in range(k)]
         self.mentioned: list[set[str]] = [set() for _ in range(k)]
@@ -207,12 +201,15 @@ class Setting:
             if places[item]:
                 self.places[g][places[item][0]] += 1
                 self.mentioned[g].update(places[item])
-            if days[item] is not None:
-                self.days[g].append(days[item])  # type: ignore[arg-type]
+            day = days[item]
+            if day is not None:
+                self.days[g].append(day)
             if words is not None:
                 self.words[g].append(words[item])
-            if published is not None and published[item] is not None:
-                self.published[g].append(published[item])  # type: ignore[arg-type]
+            if published is not None:
+                when = published[item]
+                if when is not None:
+                    self.published[g].append(when)
 
     def _place(self, g: int) -> str | None:
         votes = self.places[g]
@@ -225,18 +222,19 @@ class Setting:
         return _median(self.days[g]) if self.days[g] else None
 
     def clash(self, a: int, b: int) -> bool:
+        s = self.settings
         da, db = self._day(a), self._day(b)
-        if da is not None and db is not None and abs(da - db) > TIME_WINDOW:
+        if da is not None and db is not None and abs(da - db) > s.time_window:
             return True
         if self.published[a] and self.published[b]:
             gap = abs(_median(self.published[a]) - _median(self.published[b]))
-            if gap > PUBLISHED_WINDOW:
+            if gap > s.published_window:
                 return True
         pa, pb = self._place(a), self._place(b)
         # Each side's place is one the other side never mentions ("in Liverpool" vs "in
         # Tokyo"); a city/venue/country mix-up within one event usually shares a mention.
         return (
-            PLACE_VETO
+            s.place_veto
             and pa is not None
             and pb is not None
             and not self._mentions(b, pa)
@@ -259,20 +257,45 @@ class Setting:
 
 def _median(values: Sequence[int]) -> float:
     """float(np.median(values)) for a short list of day ordinals, without NumPy's per-call
-    overhead (~50 us; clash() called it 64,000 times on the 20k bench corpus). Ordinals are
-    far below 2**52, so the middle pair's mean is exact either way."""
+    overhead (clash() runs once per candidate merge). Ordinals are far below 2**52, so the
+    middle pair's mean is exact either way."""
     s = sorted(values)
     mid = len(s) // 2
     return float(s[mid]) if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
 
 
-def _distinct(inside: Counter[str], n_in: int, other: Counter[str], n_other: int) -> bool:
-    """Does a group have its own name: a rare word nearly all its members use and nearly none
-    of the other group's do?"""
-    for term, count in inside.items():
-        if count >= CONSENSUS * n_in and other.get(term, 0) <= ABSENT * n_other:
-            return True
-    return False
+class _Names:
+    """Each group's rare entity words with their member counts, for the name veto."""
+
+    def __init__(self, item_terms: Sequence[frozenset[str]] | None, labels: np.ndarray, k: int,
+                 settings: GroupingSettings) -> None:
+        self.active = item_terms is not None
+        self.settings = settings
+        self.counts: list[Counter[str]] = [Counter() for _ in range(k)]
+        if item_terms is not None:
+            for item, g in enumerate(labels):
+                self.counts[g].update(item_terms[item])
+
+    def _distinct(self, a: int, size_a: int, b: int, size_b: int) -> bool:
+        """Does group a have its own name: a rare word nearly all its members use and nearly
+        none of group b's do?"""
+        s = self.settings
+        other = self.counts[b]
+        return any(
+            count >= s.consensus * size_a and other.get(term, 0) <= s.absent * size_b
+            for term, count in self.counts[a].items()
+        )
+
+    def apart(self, a: int, b: int, size: np.ndarray) -> bool:
+        return (
+            self.active
+            and min(size[a], size[b]) >= self.settings.min_named
+            and self._distinct(a, int(size[a]), b, int(size[b]))
+            and self._distinct(b, int(size[b]), a, int(size[a]))
+        )
+
+    def merge(self, a: int, b: int) -> None:
+        self.counts[a].update(self.counts[b])
 
 
 def complete_link(
@@ -283,11 +306,12 @@ def complete_link(
     item_days: Sequence[int | None] | None = None,
     item_words: Sequence[Collection[str]] | None = None,
     item_published: Sequence[int | None] | None = None,
+    settings: GroupingSettings = DEFAULT,
 ) -> list[int]:
     """Agglomerate items whose initial group labels are `groups` (0..k-1, each group given as
-    a run of items in order) while some two groups have all cross-pairs >= JOIN_COSINE and
-    do not each have a name of their own (see `_distinct`; needs `item_terms`).
-    Returns each item's final group, named by the smallest initial group in it."""
+    a run of items in order) while some two groups have all cross-pairs >= settings.join and
+    neither the name veto (`_Names`, needs `item_terms`) nor the setting veto (`Setting`)
+    parts them. Returns each item's final group, named by the smallest initial group in it."""
     labels = np.asarray(groups)
     k = int(labels.max()) + 1
     starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
@@ -295,14 +319,11 @@ def complete_link(
     c = np.minimum.reduceat(np.minimum.reduceat(sim, starts, axis=0), starts, axis=1)
     np.fill_diagonal(c, -np.inf)
     final = np.arange(k)
-    names: list[Counter[str]] = [Counter() for _ in range(k)]
     size = np.bincount(labels, minlength=k)
-    if item_terms is not None:
-        for item, g in enumerate(labels):
-            names[g].update(item_terms[item])
+    names = _Names(item_terms, labels, k, settings)
     setting = Setting(
         item_places or [()] * len(labels), item_days or [None] * len(labels), k, labels,
-        item_words, item_published,
+        item_words, item_published, settings,
     )
     # Each row's best partner, kept up to date so that a merge costs O(k), not O(k^2):
     # merging only lowers similarities, so only rows whose best was a or b need a rescan.
@@ -316,22 +337,18 @@ def complete_link(
     while k > 1:
         a = int(np.argmax(best_val))
         b = int(best[a])
-        if best_val[a] < JOIN_COSINE:
+        if best_val[a] < settings.join:
             break
         if b < a:
             a, b = b, a
-        if (
-            item_terms is not None
-            and min(size[a], size[b]) >= MIN_NAMED
-            and _distinct(names[a], size[a], names[b], size[b])
-            and _distinct(names[b], size[b], names[a], size[a])
-        ) or setting.clash(a, b):
+        if names.apart(a, b, size) or setting.clash(a, b):
             # Two events of the same kind: each side has its own actor, place or time.
             c[a, b] = c[b, a] = -np.inf
             rescan(a)
             rescan(b)
             continue
         setting.merge(a, b)
+        names.merge(a, b)
         merged = np.minimum(c[a], c[b])
         c[a, :] = merged
         c[:, a] = merged
@@ -340,14 +357,13 @@ def complete_link(
         c[:, b] = -np.inf
         best_val[b] = -np.inf
         final[final == b] = a
-        names[a].update(names[b])
         size[a] += size[b]
         rescan(a)
         for row in np.flatnonzero((best == a) | (best == b)):
             if row != b:
                 rescan(int(row))
-    if AVG_JOIN < 1.0:
-        _average_pass(sim, labels, final, names, size, item_terms is not None, setting)
+    if settings.avg_join < 1.0:
+        _average_pass(sim, labels, final, names, size, setting, settings.avg_join)
     return [int(final[g]) for g in labels]
 
 
@@ -355,12 +371,12 @@ def _average_pass(
     sim: np.ndarray,
     labels: np.ndarray,
     final: np.ndarray,
-    names: list[Counter[str]],
+    names: _Names,
     size: np.ndarray,
-    named: bool,
     setting: Setting,
+    avg_join: float,
 ) -> None:
-    """Join complete-link groups whose average cross similarity is >= AVG_JOIN."""
+    """Join complete-link groups whose average cross similarity is >= avg_join."""
     groups = sorted(set(int(g) for g in final[labels]))
     if len(groups) < 2:
         return
@@ -375,38 +391,31 @@ def _average_pass(
         np.fill_diagonal(avg, -np.inf)
         flat = int(np.argmax(avg))
         a, b = divmod(flat, avg.shape[1])
-        if avg[a, b] < AVG_JOIN:
+        if avg[a, b] < avg_join:
             return
         if a > b:
             a, b = b, a
         ga, gb = groups[a], groups[b]
-        if (
-            named
-            and min(size[ga], size[gb]) >= MIN_NAMED
-            and _distinct(names[ga], size[ga], names[gb], size[gb])
-            and _distinct(names[gb], size[gb], names[ga], size[ga])
-        ):
-            total[a, b] = total[b, a] = -np.inf
-            continue
-        if setting.clash(ga, gb):
+        if names.apart(ga, gb, size) or setting.clash(ga, gb):
             total[a, b] = total[b, a] = -np.inf
             continue
         setting.merge(ga, gb)
+        names.merge(ga, gb)
         total[a, :] += total[b, :]
         total[:, a] += total[:, b]
         total[b, :] = total[:, b] = 0.0
         count[a] += count[b]
         count[b] = np.inf
         final[final == gb] = ga
-        names[ga].update(names[gb])
         size[ga] += size[gb]
 
 
 def pieces(
-    n_nodes: int, edges: Sequence[tuple[int, int, float]], sizes: Sequence[int]
+    n_nodes: int, edges: Sequence[tuple[int, int, float]], max_piece: int
 ) -> list[list[int]]:
-    """Connected pieces of the node graph, each at most MAX_PIECE items in total (`sizes` =
-    items per node); oversized pieces are re-cut on their stronger edges."""
+    """Connected pieces of the graph, each at most `max_piece` nodes; an oversized piece is
+    re-cut on its stronger edges (above its median edge) until its pieces fit. Each piece is
+    sorted, and the result depends only on the edges, not on their order."""
     uf = UnionFind(n_nodes)
     for a, b, _ in edges:
         uf.union(a, b)
@@ -415,19 +424,14 @@ def pieces(
         by_root.setdefault(uf.find(node), []).append(node)
     out: list[list[int]] = []
     for nodes in by_root.values():
-        if sum(sizes[n] for n in nodes) <= MAX_PIECE or len(nodes) == 1:
+        if len(nodes) <= max_piece:
             out.append(nodes)
             continue
         inside = set(nodes)
         own = sorted(e for e in edges if e[0] in inside)
-        # Raise the bar to the median edge of this piece and cut again.
         bar = float(np.median([e[2] for e in own]))
         stronger = [e for e in own if e[2] > bar]
         index = {n: i for i, n in enumerate(nodes)}
-        sub = pieces(
-            len(nodes),
-            [(index[a], index[b], s) for a, b, s in stronger],
-            [sizes[n] for n in nodes],
-        )
+        sub = pieces(len(nodes), [(index[a], index[b], s) for a, b, s in stronger], max_piece)
         out.extend([nodes[i] for i in part] for part in sub)
     return out

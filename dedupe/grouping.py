@@ -1,17 +1,21 @@
 """`group`: place new documents into copy groups and events, given what earlier runs kept.
 
-Order of work for one call:
-1. too-short texts are set aside (rule "too_short", never grouped);
-2. copies: MinHash signatures, LSH candidates among new and prior documents, verified,
-   connected groups (copies.py); a prior copy group keeps its id;
-3. events: one representative per copy group (its oldest member) is clustered with the
-   prior events (events.py); copies follow their representative (rule "copy");
-4. ids: a new group is named after its oldest member (a content hash of its doc_id); when
-   prior groups merge, the one whose oldest member is oldest keeps its id, the others become
-   aliases.
+Grouping is defined on the set of documents, not on the order they arrive in, and a run
+recomputes exactly the part of that definition its new documents can change:
 
-"Oldest" is the canonical order: publication time (UTC; undated last), then doc_id. All work
-runs in that order, so the same documents in any input order give the same grouping.
+1. too-short texts are set aside (rule "too_short", never grouped);
+2. copies: verified MinHash pairs (copies.py) joined into connected groups; a group's head is
+   its oldest member, the one that stands for it in events;
+3. events: heads are joined by pair-decided edges (events.candidate_edges); each connected
+   component ("piece") of that graph is clustered on its own (events.complete_link). A run
+   finds the prior pieces its new heads touch, reads all their heads, and clusters the union
+   again from scratch. An edge depends on its two documents alone, so pieces only ever join:
+   the pieces after N runs are the pieces of one batch, and so are their events.
+4. ids: a group keeps the id of an earlier one when it holds that id's anchor (its oldest
+   member when last written); a new group is named after its oldest member (a content hash of
+   its doc_id). An id whose anchor now sits in a group named otherwise becomes an alias of it.
+
+"Oldest" is the canonical order: publication time (UTC; undated last), then doc_id.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import hashlib
 import heapq
 import json
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,9 +38,10 @@ from dedupe.copies import UnionFind, copy_pairs
 from dedupe.fingerprint import BLOCK_TERMS, Fingerprint, fingerprint_many, map_chunks
 from dedupe.minhash import NUM_PERM, SEED, Signer
 from dedupe.records import Assignment, DocState, Document, Event, Grouping
+from dedupe.settings import DEFAULT, GroupingSettings
 from dedupe.text import MIN_WORDS, SHINGLE_SIZE, words
 
-PAYLOAD_VERSION = 2
+PAYLOAD_VERSION = 3
 CANONICAL_RULE = "earliest_published"  # the event's oldest member in canonical order
 
 
@@ -44,32 +49,52 @@ class PayloadError(ValueError):
     """A DocState payload that dedupe cannot read (other version or corrupt)."""
 
 
+@dataclass(frozen=True)
+class _Profile:
+    """The event fingerprint of a copy group's head (other members never need one)."""
+
+    terms: dict[str, float]
+    block_signature: np.ndarray
+    dates: tuple[str, ...] = ()
+    places: tuple[str, ...] = ()
+    names: frozenset[str] = frozenset()
+    entities: frozenset[str] = frozenset()
+    setting: str | None = None
+    repeated: frozenset[str] = frozenset()
+
+
 @dataclass
 class _Doc:
-    """Everything grouping knows of one document, new or from a prior run."""
+    """Everything grouping knows of one document, new or from a prior run, and where it lands."""
 
     doc_id: str
     key: tuple[str, str]
     signature: np.ndarray
     n_shingles: int
-    terms: dict[str, float]
     headline: str
     source: str
     published_at: datetime | None
-    dates: tuple[str, ...]
-    places: tuple[str, ...]
-    names: frozenset[str] = frozenset()
-    setting: str | None = None
-    repeated: frozenset[str] = frozenset()
+    date_guessed: bool
+    is_new: bool
+    document: Document | None = None  # new documents: the text, for fingerprinting
+    profile: _Profile | None = None
     prior_event: str | None = None
     prior_copy: str | None = None
-    is_new: bool = True
+    prior_piece: str | None = None
+    payload: bytes = b""  # prior documents: the payload read, rewritten only when it changed
     copy_id: str | None = None
     event_id: str | None = None
+    piece: str | None = None
     rule: str = ""
     similarity: float = 0.0
     matched: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def real_day(self) -> int | None:
+        """The publication day when it is a fact (not guessed), as a day ordinal."""
+        if self.published_at is None or self.date_guessed:
+            return None
+        return self.published_at.date().toordinal()
 
 
 def _utc(ts: datetime | None) -> datetime | None:
@@ -103,28 +128,41 @@ def _source(doc: Document) -> str:
     return urlsplit(doc.url).hostname or "" if doc.url else ""
 
 
+# -- payloads ---------------------------------------------------------------------------------
+
+
+def _b64(array: np.ndarray, dtype: str) -> str:
+    return base64.b64encode(array.astype(dtype).tobytes()).decode("ascii")
+
+
 def _payload(d: _Doc, signer: Signer) -> bytes:
-    body = {
+    p = d.profile
+    body: dict[str, Any] = {
         "v": PAYLOAD_VERSION,
         "seed": signer.seed,
         "num_perm": signer.num_perm,
-        "sig": base64.b64encode(d.signature.astype("<u4").tobytes()).decode("ascii"),
+        "sig": _b64(d.signature, "<u4"),
         "n_shingles": d.n_shingles,
-        # Terms as one tab-joined string and their weights as float64 bytes: exact, and
-        # several times faster to write and read than a JSON object of floats.
-        "terms": "\t".join(d.terms),
-        "weights": base64.b64encode(
-            np.fromiter(d.terms.values(), np.float64, len(d.terms)).tobytes()
-        ).decode("ascii"),
         "headline": d.headline,
         "source": d.source,
         "published_at": d.published_at.isoformat() if d.published_at else None,
-        "dates": list(d.dates),
-        "places": list(d.places),
-        "names": sorted(d.names),
-        "setting": d.setting,
-        "repeated": sorted(d.repeated),
+        "guessed": d.date_guessed,
+        "piece": d.piece,
     }
+    if p is not None:
+        body |= {
+            # Terms as one tab-joined string and their weights as float64 bytes: exact, and
+            # several times faster to write and read than a JSON object of floats.
+            "terms": "\t".join(p.terms),
+            "weights": _b64(np.fromiter(p.terms.values(), np.float64, len(p.terms)), "<f8"),
+            "bsig": _b64(p.block_signature, "<u4"),
+            "dates": list(p.dates),
+            "places": list(p.places),
+            "names": sorted(p.names),
+            "entities": sorted(p.entities),
+            "setting": p.setting,
+            "repeated": sorted(p.repeated),
+        }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -150,26 +188,41 @@ def _from_state(state: DocState, signer: Signer) -> _Doc | None:
             f"num_perm={signer.num_perm}"
         )
     published = datetime.fromisoformat(body["published_at"]) if body["published_at"] else None
+    profile = None
+    if "terms" in body:
+        profile = _Profile(
+            terms=_terms(body["terms"], body["weights"]),
+            block_signature=_array(body["bsig"], "<u4"),
+            dates=tuple(body["dates"]),
+            places=tuple(body["places"]),
+            names=frozenset(body["names"]),
+            entities=frozenset(body["entities"]),
+            setting=body["setting"],
+            repeated=frozenset(body["repeated"]),
+        )
     return _Doc(
         doc_id=state.doc_id,
         key=_key(state.doc_id, published),
-        signature=np.frombuffer(base64.b64decode(body["sig"]), dtype="<u4").astype(np.uint32),
+        signature=_array(body["sig"], "<u4"),
         n_shingles=int(body["n_shingles"]),
-        terms=_terms(body["terms"], body["weights"]),
         headline=body["headline"],
         source=body["source"],
         published_at=published,
-        dates=tuple(body["dates"]),
-        places=tuple(body["places"]),
-        names=frozenset(body["names"]),
-        setting=body["setting"],
-        repeated=frozenset(body["repeated"]),
+        date_guessed=bool(body["guessed"]),
+        is_new=False,
+        profile=profile,
         prior_event=state.event_id,
         prior_copy=state.copy_id,
-        is_new=False,
+        prior_piece=body["piece"],
+        payload=state.payload,
         copy_id=state.copy_id,
         event_id=state.event_id,
+        piece=body["piece"],
     )
+
+
+def _array(b64: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(b64), dtype=dtype).astype(np.uint32)
 
 
 def _terms(joined: str, weights: str) -> dict[str, float]:
@@ -179,9 +232,11 @@ def _terms(joined: str, weights: str) -> dict[str, float]:
     return dict(zip(joined.split("\t"), values, strict=True))
 
 
+# -- hashing new documents --------------------------------------------------------------------
+
 # Below this many documents shingling and signing stay in this process (a fork pool costs
-# ~0.1 s to start; 2,000 documents are ~1 s of that work). Chunks of 500: the 20k bench corpus
-# is 40 tasks, so the two workers end within one chunk (~0.25 s) of each other.
+# more than it saves on small batches). Chunks of 500 keep the two workers within one chunk of
+# each other on large batches.
 _PARALLEL_MIN = 2000
 _CHUNK = 500
 
@@ -213,72 +268,59 @@ def _hash_docs(docs: Sequence[Document], signer: Signer) -> list[_Hashed]:
     return [r for part in parts for r in part]
 
 
-def _new_docs(
-    docs: Sequence[Document], hashes: dict[str, tuple[np.ndarray, np.ndarray]]
-) -> list[_Doc]:
-    if not docs:
-        return []
-    shingle_hashes = []
-    sigs = []
-    for d in docs:
-        h, sig = hashes.pop(d.doc_id)
-        shingle_hashes.append(h)
-        sigs.append(sig)
-    out = []
-    for i, d in enumerate(docs):
-        doc = _Doc(
-            doc_id=d.doc_id,
-            key=_key(d.doc_id, d.published_at),
-            signature=sigs[i],
-            # Shingle positions, not distinct shingles: repeats are rare in prose and only
-            # feed the containment estimate; np.unique per document cost 15% of the run.
-            n_shingles=len(shingle_hashes[i]),
-            terms={},
-            headline=_headline(d),
-            source=_source(d),
-            published_at=_utc(d.published_at),
-            dates=(),
-            places=(),
-        )
-        doc.extra["document"] = d
-        out.append(doc)
-    return out
+def _new_doc(d: Document, shingle_hashes: np.ndarray, signature: np.ndarray) -> _Doc:
+    return _Doc(
+        doc_id=d.doc_id,
+        key=_key(d.doc_id, d.published_at),
+        signature=signature,
+        # Shingle positions, not distinct shingles: repeats are rare in prose and only feed
+        # the containment estimate.
+        n_shingles=len(shingle_hashes),
+        headline=_headline(d),
+        source=_source(d),
+        published_at=_utc(d.published_at),
+        date_guessed=d.date_guessed and d.published_at is not None,
+        is_new=True,
+        document=d,
+    )
 
 
-def _fingerprint(docs: Sequence[_Doc]) -> None:
-    """Fill in the event fingerprints. Only each copy group's oldest member needs one (copies
-    follow it), so this runs after copies are known: on a feed where half the documents are
-    copies that halves the slowest per-document step. The batch is fingerprinted at once so
-    that a large one can be split over processes (fingerprint_many)."""
-    todo: list[tuple[_Doc, Document]] = []
-    for doc in docs:
-        d = doc.extra.get("document")
-        if isinstance(d, Document) and not doc.terms:
-            todo.append((doc, d))
-    fps = fingerprint_many([(d.text, d.title) for _, d in todo])
-    for (doc, _), fp in zip(todo, fps, strict=True):
-        _set_fingerprint(doc, fp)
+def _profile(fp: Fingerprint, settings: GroupingSettings) -> _Profile:
+    return _Profile(
+        terms=fp.terms,
+        block_signature=ev.block_signatures([_top_terms(fp.terms, BLOCK_TERMS)])[0],
+        dates=fp.dates,
+        places=fp.places,
+        names=ev.entity_words(fp, settings.name_idf),
+        entities=ev.entity_words(fp, settings.entity_idf),
+        setting=fp.setting,
+        repeated=fp.repeated & fp.terms.keys(),
+    )
 
 
-def _set_fingerprint(doc: _Doc, fp: Fingerprint) -> None:
-    doc.terms = fp.terms
-    doc.dates = fp.dates
-    doc.places = fp.places
-    doc.names = ev.name_terms(fp)
-    doc.setting = fp.setting
-    doc.repeated = fp.repeated & fp.terms.keys()
+def _fingerprint(heads: Iterable[_Doc], settings: GroupingSettings) -> None:
+    """Profiles for the heads that have none yet (new documents). Only heads need one: the
+    other members of a copy group follow their head."""
+    todo = [d for d in heads if d.profile is None and d.document is not None]
+    fps = fingerprint_many([(d.document.text, d.document.title) for d in todo if d.document])
+    for d, fp in zip(todo, fps, strict=True):
+        d.profile = _profile(fp, settings)
+
+
+# -- the call ---------------------------------------------------------------------------------
 
 
 def group(
     docs: Sequence[Document],
     prior: Sequence[DocState] = (),
     *,
+    settings: GroupingSettings = DEFAULT,
     storage_config: dict[str, Any] | None = None,
 ) -> Grouping:
     """Group `docs` into copies and events, continuing from `prior` (the `states` earlier calls
-    returned). See the module docstring for the steps and the id rules. `storage_config` is
-    datasketch's MinHashLSH storage (e.g. Redis); None keeps the LSH buckets in memory. The
-    result does not depend on it."""
+    returned; at least those of every piece still open). See the module docstring for the
+    steps and the id rules. `storage_config` is datasketch's MinHashLSH storage (e.g. Redis);
+    None keeps the LSH buckets in memory. The result does not depend on it."""
     signer = Signer(NUM_PERM, SEED)
     known = {s.doc_id: s for s in prior}
 
@@ -290,9 +332,6 @@ def group(
             unique[d.doc_id] = d
     assignments: dict[str, Assignment] = {}
     states: dict[str, DocState] = {}
-    fresh: list[Document] = []
-    # Shingle hashes, not tokens, are kept per document: 100,000 token lists held ~1.7 GB.
-    hashes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     todo: list[Document] = []
     for doc_id in sorted(unique):
         if doc_id in known:
@@ -300,27 +339,22 @@ def group(
             assignments[doc_id] = Assignment(doc_id, s.event_id, s.copy_id, "already_grouped", 1.0)
         else:
             todo.append(unique[doc_id])
+    new_docs: list[_Doc] = []
     for d, hashed in zip(todo, _hash_docs(todo, signer), strict=True):
         if hashed is None:
             assignments[d.doc_id] = Assignment(d.doc_id, None, None, "too_short", 0.0)
             states[d.doc_id] = DocState(d.doc_id, None, None, _SHORT_PAYLOAD)
         else:
-            fresh.append(d)
-            hashes[d.doc_id] = hashed
+            new_docs.append(_new_doc(d, *hashed))
     del todo
 
     prior_docs = [p for p in (_from_state(s, signer) for s in prior) if p is not None]
-    prior_docs.sort(key=lambda p: p.key)
-    new_docs = sorted(_new_docs(fresh, hashes), key=lambda p: p.key)
-    all_docs = prior_docs + new_docs
-    n_prior = len(prior_docs)
-    new_index = list(range(n_prior, len(all_docs)))
-
-    touched_events: set[str] = set()
+    all_docs = sorted(prior_docs, key=lambda p: p.key) + sorted(new_docs, key=lambda p: p.key)
+    events: tuple[Event, ...] = ()
     aliases: dict[str, str] = {}
     if new_docs:
-        _assign_copies(all_docs, new_index, signer, storage_config)
-        _assign_events(all_docs, n_prior, touched_events, aliases, storage_config)
+        groups = _assign_copies(all_docs, len(prior_docs), signer, storage_config)
+        events = _Events(all_docs, groups, settings, storage_config).assign(aliases)
 
     for nd in new_docs:
         assignments[nd.doc_id] = Assignment(
@@ -328,12 +362,10 @@ def group(
         )
         states[nd.doc_id] = DocState(nd.doc_id, nd.event_id, nd.copy_id, _payload(nd, signer))
     for pd in prior_docs:
-        if pd.event_id != pd.prior_event or pd.copy_id != pd.prior_copy:
-            states[pd.doc_id] = DocState(
-                pd.doc_id, pd.event_id, pd.copy_id, known[pd.doc_id].payload
-            )
+        if (pd.event_id, pd.copy_id, pd.piece) != (pd.prior_event, pd.prior_copy, pd.prior_piece):
+            payload = pd.payload if pd.piece == pd.prior_piece else _payload(pd, signer)
+            states[pd.doc_id] = DocState(pd.doc_id, pd.event_id, pd.copy_id, payload)
 
-    events = _events(all_docs, touched_events)
     return Grouping(
         assignments=tuple(assignments[i] for i in sorted(assignments)),
         events=events,
@@ -348,19 +380,21 @@ def _text_key(d: Document) -> str:
 
 def _assign_copies(
     all_docs: list[_Doc],
-    new_index: list[int],
+    n_prior: int,
     signer: Signer,
     storage_config: dict[str, Any] | None = None,
-) -> None:
+) -> list[list[int]]:
+    """Copy groups of the documents that new ones joined, each sorted oldest first (its head
+    first). Prior groups no new document joined are left out: nothing about them changes."""
     sigs = np.stack([d.signature for d in all_docs])
     sizes = [d.n_shingles for d in all_docs]
+    new_index = list(range(n_prior, len(all_docs)))
     pairs = copy_pairs(signer, sigs, sizes, new_index, storage_config)
     uf = UnionFind(len(all_docs))
     first_with_copy: dict[str, int] = {}
     for i, d in enumerate(all_docs):
         if d.prior_copy is not None:
-            j = first_with_copy.setdefault(d.prior_copy, i)
-            uf.union(i, j)
+            uf.union(i, first_with_copy.setdefault(d.prior_copy, i))
     best: dict[int, tuple[float, int]] = {}
     for a, b, score in pairs:
         uf.union(a, b)
@@ -370,11 +404,14 @@ def _assign_copies(
             later not in best or (score, -earlier) > (best[later][0], -best[later][1])
         ):
             best[later] = (score, earlier)
-    groups: dict[int, list[int]] = {}
+    by_root: dict[int, list[int]] = {}
     for i in range(len(all_docs)):
-        groups.setdefault(uf.find(i), []).append(i)
-    for members in groups.values():
-        members.sort(key=lambda i: all_docs[i].key)
+        by_root.setdefault(uf.find(i), []).append(i)
+    touched = {uf.find(i) for i in new_index}
+    groups = []
+    for root in sorted(touched):
+        members = sorted(by_root[root], key=lambda i: all_docs[i].key)
+        # A prior group keeps its id: the id of its oldest prior member's group.
         priors = [i for i in members if not all_docs[i].is_new]
         copy_id = (
             all_docs[priors[0]].prior_copy
@@ -383,190 +420,210 @@ def _assign_copies(
         )
         for i in members:
             all_docs[i].copy_id = copy_id
-            all_docs[i].extra["copy_members"] = members
-        for i in members:
             if all_docs[i].is_new and i in best:
                 all_docs[i].similarity, j = best[i]
                 all_docs[i].matched = all_docs[j].doc_id
+                all_docs[i].rule = "copy"
+        groups.append(members)
+    return groups
 
 
-def _assign_events(
-    all_docs: list[_Doc],
-    n_prior: int,
-    touched: set[str],
-    aliases: dict[str, str],
-    storage_config: dict[str, Any] | None = None,
-) -> None:
-    # Birth key of each prior event: its oldest member. The older event survives a merge.
-    birth: dict[str, tuple[str, str]] = {}
-    members_of: dict[str, list[int]] = {}
-    for i, d in enumerate(all_docs[:n_prior]):
-        if d.prior_event is not None:
-            birth[d.prior_event] = min(birth.get(d.prior_event, d.key), d.key)
-            members_of.setdefault(d.prior_event, []).append(i)
+class _Events:
+    """Step 3 of the module docstring for one call: which pieces to recompute, their events,
+    and the ids those events take."""
 
-    # Prior events joined by a copy group that spans them are one event now.
-    event_uf: dict[str, str] = {e: e for e in birth}
+    def __init__(
+        self,
+        all_docs: list[_Doc],
+        changed_groups: list[list[int]],
+        settings: GroupingSettings,
+        storage_config: dict[str, Any] | None,
+    ) -> None:
+        self.docs = all_docs
+        self.settings = settings
+        self.storage_config = storage_config
+        # Every copy group present, as lists of indexes oldest first; head = members[0].
+        changed = {i for members in changed_groups for i in members}
+        by_copy: dict[str, list[int]] = {}
+        for i, d in enumerate(all_docs):
+            if i not in changed and d.copy_id is not None:
+                by_copy.setdefault(d.copy_id, []).append(i)
+        self.groups = [sorted(m, key=lambda i: all_docs[i].key) for m in by_copy.values()]
+        self.groups += changed_groups
+        self.dirty = {members[0] for members in changed_groups}
 
-    def find(e: str) -> str:
-        while event_uf[e] != e:
-            event_uf[e] = event_uf[event_uf[e]]
-            e = event_uf[e]
-        return e
+    def assign(self, aliases: dict[str, str]) -> tuple[Event, ...]:
+        docs = self.docs
+        heads = [members[0] for members in self.groups]
+        members_of = {members[0]: members for members in self.groups}
+        _fingerprint((docs[h] for h in heads), self.settings)
 
-    def merge(a: str, b: str) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            if birth[rb] < birth[ra]:
-                ra, rb = rb, ra
-            event_uf[rb] = ra
-
-    reps: list[int] = []  # new copy groups' oldest members: they enter clustering
-    seen_groups: set[int] = set()
-    for i in range(n_prior, len(all_docs)):
-        members = all_docs[i].extra["copy_members"]
-        assert isinstance(members, list)
-        head = members[0]
-        if head in seen_groups:
-            continue
-        seen_groups.add(head)
-        prior_events = sorted(
-            {e for m in members if (e := all_docs[m].prior_event) is not None}
+        # Which prior pieces the changed groups touch: those of their prior members (a copy
+        # group that joins two pieces joins them), and those of the heads they have an edge to.
+        touched: set[str] = set()
+        for h in self.dirty:
+            touched.update(p for i in members_of[h] if (p := docs[i].prior_piece) is not None)
+        head_list = sorted(heads, key=lambda i: docs[i].key)
+        items = self._items(head_list)
+        position = {h: k for k, h in enumerate(head_list)}
+        query = sorted(position[h] for h in self.dirty)
+        sigs = np.stack([self._profile(h).block_signature for h in head_list])
+        for a, b, _ in ev.candidate_edges(sigs, items, query, self.storage_config):
+            for k in (a, b):
+                piece = docs[head_list[k]].prior_piece
+                if piece is not None:
+                    touched.add(piece)
+        # Recompute the union of touched pieces and the changed groups, from scratch.
+        redo = sorted(
+            {h for h in heads if docs[h].prior_piece in touched} | self.dirty,
+            key=lambda i: docs[i].key,
         )
-        for e in prior_events[1:]:
-            merge(prior_events[0], e)
-        if not prior_events:
-            reps.append(head)
-    _fingerprint([all_docs[i] for i in reps])
-
-    # Prior event classes (after copy merges) and their representative items.
-    classes: dict[str, list[int]] = {}
-    for e, idx in members_of.items():
-        classes.setdefault(find(e), []).extend(idx)
-    class_names = sorted(classes, key=lambda e: birth[e])
-    class_items: list[list[int]] = []
-    for e in class_names:
-        items = sorted(set(classes[e]), key=lambda i: all_docs[i].key)
-        # Only each prior copy group's oldest member stands for the group.
-        seen: set[str | None] = set()
-        chosen = []
-        for i in items:
-            if all_docs[i].prior_copy not in seen:
-                seen.add(all_docs[i].prior_copy)
-                chosen.append(i)
-        class_items.append(chosen)
-
-    # Items for scoring: prior items first (by class), then new representatives.
-    item_docs = [i for items in class_items for i in items] + reps
-    item_node = [k for k, items in enumerate(class_items) for _ in items]
-    item_node += list(range(len(class_items), len(class_items) + len(reps)))
-    n_nodes = len(class_items) + len(reps)
-    node_size = [len(items) for items in class_items] + [1] * len(reps)
-
-    matrix = ev.term_matrix([all_docs[i].terms for i in item_docs])
-    block_terms = [_top_terms(all_docs[i].terms, BLOCK_TERMS) for i in item_docs]
-    sigs = ev.block_signatures(block_terms)
-    first_new = len(item_docs) - len(reps)
-    edges = ev.candidate_edges(
-        sigs, matrix, list(range(first_new, len(item_docs))), storage_config
-    )
-    node_edges = [(item_node[a], item_node[b], s) for a, b, s in edges]
-    node_edges = [(min(a, b), max(a, b), s) for a, b, s in node_edges if a != b]
-
-    node_items: list[list[int]] = [[] for _ in range(n_nodes)]
-    for item, node in enumerate(item_node):
-        node_items[node].append(item)
-
-    final_name: dict[int, str] = {}  # node -> event id
-    for nodes in ev.pieces(n_nodes, node_edges, node_size):
-        nodes = sorted(nodes)
-        if len(nodes) == 1:
-            final_name[nodes[0]] = (
-                class_names[nodes[0]] if nodes[0] < len(class_items)
-                else _hash_id("e", all_docs[reps[nodes[0] - len(class_items)]].doc_id)
-            )
-            continue
-        items = [it for n in nodes for it in node_items[n]]
-        labels = [k for k, n in enumerate(nodes) for _ in node_items[n]]
-        sub = matrix[items]
-        sim = (sub @ sub.T).toarray()
-        item_meta = [all_docs[item_docs[it]] for it in items]
-        result = ev.complete_link(
-            sim,
-            labels,
-            [d.names for d in item_meta],
-            [(d.setting, *d.places) if d.setting else () for d in item_meta],
-            [_principal_day(d) for d in item_meta],
-            [d.repeated for d in item_meta],
-            [d.published_at.date().toordinal() if d.published_at else None for d in item_meta],
+        sub_items = self._items(redo)
+        sub_sigs = np.stack([self._profile(h).block_signature for h in redo])
+        edges = ev.candidate_edges(
+            sub_sigs, sub_items, list(range(len(redo))), self.storage_config
         )
-        first_row: dict[int, int] = {}
-        for row, k in enumerate(labels):
-            first_row.setdefault(k, row)
-        by_group: dict[int, list[int]] = {}
-        for k, n in enumerate(nodes):
-            by_group.setdefault(result[first_row[k]], []).append(n)
-        for group_nodes in by_group.values():
-            prior_nodes = [n for n in group_nodes if n < len(class_items)]
-            if prior_nodes:
-                survivor = class_names[min(prior_nodes)]  # classes are in birth order
-                for n in prior_nodes:
-                    merge(survivor, class_names[n])
-                name = find(survivor)
-            else:
-                oldest = min(
-                    (reps[n - len(class_items)] for n in group_nodes),
-                    key=lambda i: all_docs[i].key,
-                )
-                name = _hash_id("e", all_docs[oldest].doc_id)
-            for n in group_nodes:
-                final_name[n] = name
-        # Evidence: each new representative's most similar other item in its final group.
-        for k, n in enumerate(nodes):
-            if n < len(class_items):
+        clusters: list[list[int]] = []  # lists of head indexes into `redo`
+        pieces: list[tuple[str, list[int]]] = []
+        by_root: dict[int, list[int]] = {}
+        uf = UnionFind(len(redo))
+        for a, b, _ in edges:
+            uf.union(a, b)
+        for k in range(len(redo)):
+            by_root.setdefault(uf.find(k), []).append(k)
+        for component in by_root.values():
+            piece_id = _hash_id("k", docs[redo[component[0]]].doc_id)
+            pieces.append((piece_id, component))
+            clusters.extend(self._cluster(component, edges, sub_items, redo))
+        for piece_id, component in pieces:
+            for k in component:
+                for i in members_of[redo[k]]:
+                    docs[i].piece = piece_id
+        return self._name(clusters, redo, members_of, aliases)
+
+    def _profile(self, i: int) -> _Profile:
+        profile = self.docs[i].profile
+        assert profile is not None, "every head is fingerprinted before events are found"
+        return profile
+
+    def _items(self, heads: Sequence[int]) -> ev.Items:
+        profiles = [self._profile(h) for h in heads]
+        return ev.Items(
+            [p.terms for p in profiles],
+            [ev.entity_vector(p.terms, p.entities) for p in profiles],
+            [self.docs[h].real_day for h in heads],
+            self.settings,
+        )
+
+    def _cluster(
+        self,
+        component: list[int],
+        edges: list[tuple[int, int, float]],
+        items: ev.Items,
+        redo: list[int],
+    ) -> list[list[int]]:
+        """The events of one connected component of heads (indexes into `redo`)."""
+        if len(component) == 1:
+            return [component]
+        inside = set(component)
+        local = {k: n for n, k in enumerate(component)}
+        own = [(local[a], local[b], s) for a, b, s in edges if a in inside]
+        out: list[list[int]] = []
+        for part in ev.pieces(len(component), own, self.settings.max_piece):
+            nodes = [component[n] for n in part]
+            if len(nodes) == 1:
+                out.append(nodes)
                 continue
-            row = first_row[k]
-            same = [c for c in range(len(items)) if result[c] == result[row] and c != row]
-            if same:
-                c = max(same, key=lambda c: (sim[row, c], -c))
-                d = all_docs[reps[n - len(class_items)]]
-                d.similarity = float(sim[row, c])
-                d.matched = all_docs[item_docs[items[c]]].doc_id
-                d.rule = "event_match"
+            sim = items.dense_similarity(nodes)
+            meta = [self.docs[redo[k]] for k in nodes]
+            profiles = [self._profile(redo[k]) for k in nodes]
+            result = ev.complete_link(
+                sim,
+                list(range(len(nodes))),
+                [p.names for p in profiles],
+                [(p.setting, *p.places) if p.setting else () for p in profiles],
+                [_principal_day(d, p) for d, p in zip(meta, profiles, strict=True)],
+                [p.repeated for p in profiles],
+                [d.real_day for d in meta],
+                self.settings,
+            )
+            by_label: dict[int, list[int]] = {}
+            for n, label in enumerate(result):
+                by_label.setdefault(label, []).append(n)
+            for rows in by_label.values():
+                out.append([nodes[n] for n in rows])
+                self._evidence(rows, nodes, sim, redo)
+        return out
 
-    # Resolve names through merges of prior events; record aliases.
-    for e in birth:
-        root = find(e)
-        if root != e:
-            aliases[e] = root
-            touched.add(root)
-    for n, name in list(final_name.items()):
-        final_name[n] = find(name) if name in event_uf else name
+    def _evidence(self, rows: list[int], nodes: list[int], sim: np.ndarray,
+                  redo: list[int]) -> None:
+        """Each new head's most similar other head in its event, as its rule's evidence."""
+        if len(rows) < 2:
+            return
+        for r in rows:
+            d = self.docs[redo[nodes[r]]]
+            if not d.is_new:
+                continue
+            c = max((c for c in rows if c != r), key=lambda c: (sim[r, c], -c))
+            d.similarity = float(sim[r, c])
+            d.matched = self.docs[redo[nodes[c]]].doc_id
+            d.rule = "event_match"
 
-    for k, i in enumerate(reps):
-        d = all_docs[i]
-        d.event_id = final_name[len(class_items) + k]
-        if not d.rule:
-            d.rule = "new_event"
-        touched.add(d.event_id)
-    for d in all_docs[:n_prior]:
-        if d.prior_event is not None:
-            d.event_id = find(d.prior_event)
-    # Copies follow their group's event.
-    rep_set = set(reps)
-    for i in range(n_prior, len(all_docs)):
-        d = all_docs[i]
-        members = d.extra["copy_members"]
-        assert isinstance(members, list)
-        if i in rep_set:
-            continue
-        head = all_docs[members[0]]
-        if head.event_id is None:
-            head = next(all_docs[m] for m in members if all_docs[m].event_id is not None)
-        d.event_id = head.event_id
-        d.rule = "copy"
-        if d.event_id is not None:
-            touched.add(d.event_id)
+    def _name(
+        self,
+        clusters: list[list[int]],
+        redo: list[int],
+        members_of: dict[int, list[int]],
+        aliases: dict[str, str],
+    ) -> tuple[Event, ...]:
+        docs = self.docs
+        member_sets = [
+            sorted((i for k in c for i in members_of[redo[k]]), key=lambda i: docs[i].key)
+            for c in clusters
+        ]
+        # The anchor of a prior id: its oldest member among the documents recomputed.
+        anchor: dict[str, int] = {}
+        for members in member_sets:
+            for i in members:
+                e = docs[i].prior_event
+                if e is not None and (e not in anchor or docs[i].key < docs[anchor[e]].key):
+                    anchor[e] = i
+        cluster_of = {i: n for n, members in enumerate(member_sets) for i in members}
+        names: list[str | None] = [None] * len(member_sets)
+        for e in sorted(anchor, key=lambda e: docs[anchor[e]].key):
+            n = cluster_of[anchor[e]]
+            if names[n] is None:
+                names[n] = e
+        used = {n for n in names if n is not None}
+        for n, members in enumerate(member_sets):
+            if names[n] is None:
+                # Named after its oldest member; past a collision with a surviving id (that
+                # member named an event once and it moved), after the next one.
+                candidates = [docs[i].doc_id for i in members]
+                candidates += ["\x00".join((*candidates[:1], str(k))) for k in range(len(used) + 1)]
+                name = next(h for c in candidates if (h := _hash_id("e", c)) not in used)
+                names[n] = name
+                used.add(name)
+        for e, i in anchor.items():
+            survivor = names[cluster_of[i]]
+            if survivor != e and survivor is not None:
+                aliases[e] = survivor
+        for n, members in enumerate(member_sets):
+            for i in members:
+                d = docs[i]
+                d.event_id = names[n]
+                if d.is_new and not d.rule:
+                    d.rule = "new_event"
+        # A head that was a copy follows its group's event; mark new non-head copies.
+        for members in members_of.values():
+            for i in members[1:]:
+                if docs[i].is_new:
+                    docs[i].rule = "copy"
+        return tuple(sorted(
+            (_event(str(names[n]), [docs[i] for i in members])
+             for n, members in enumerate(member_sets)),
+            key=lambda e: e.event_id,
+        ))
 
 
 def _top_terms(terms: dict[str, float], k: int) -> list[str]:
@@ -574,46 +631,37 @@ def _top_terms(terms: dict[str, float], k: int) -> list[str]:
     return heapq.nsmallest(k, terms, key=lambda t: (-terms[t], t))
 
 
-def _principal_day(d: _Doc) -> int | None:
-    """The day a document is about: its most mentioned full date, else its publication day."""
-    if d.dates:
-        return date.fromisoformat(d.dates[0]).toordinal()
-    if d.published_at is not None:
-        return d.published_at.date().toordinal()
-    return None
+def _principal_day(d: _Doc, p: _Profile) -> int | None:
+    """The day a document is about: its most mentioned full date, else its real publication
+    day (a guessed one is no evidence of when the event was)."""
+    if p.dates:
+        return date.fromisoformat(p.dates[0]).toordinal()
+    return d.real_day
 
 
-def _events(all_docs: list[_Doc], touched: set[str]) -> tuple[Event, ...]:
-    by_event: dict[str, list[_Doc]] = {}
-    for d in all_docs:
-        if d.event_id in touched:
-            by_event.setdefault(d.event_id, []).append(d)
-    out = []
-    for event_id in sorted(by_event):
-        members = sorted(by_event[event_id], key=lambda d: d.key)
-        canonical = members[0]
-        published = [d.published_at for d in members if d.published_at is not None]
-        date_votes: Counter[str] = Counter()
-        for d in members:
-            date_votes.update(d.dates[:2])
-            if d.published_at is not None:
-                date_votes[d.published_at.date().isoformat()] += 1
-        place_votes: Counter[str] = Counter(p for d in members for p in d.places[:2])
-        out.append(
-            Event(
-                event_id=event_id,
-                title=canonical.headline,
-                canonical_doc_id=canonical.doc_id,
-                canonical_rule=CANONICAL_RULE,
-                member_ids=tuple(d.doc_id for d in members),
-                n_sources=len({d.source or d.doc_id for d in members}),
-                first_published_at=min(published) if published else None,
-                last_published_at=max(published) if published else None,
-                event_date=_top(date_votes),
-                place=_top(place_votes),
-            )
-        )
-    return tuple(out)
+def _event(event_id: str, members: list[_Doc]) -> Event:
+    canonical = members[0]
+    published = [d.published_at for d in members if d.published_at is not None]
+    date_votes: Counter[str] = Counter()
+    place_votes: Counter[str] = Counter()
+    for d in members:
+        if d.profile is not None:
+            date_votes.update(d.profile.dates[:2])
+            place_votes.update(d.profile.places[:2])
+        if d.real_day is not None and d.published_at is not None:
+            date_votes[d.published_at.date().isoformat()] += 1
+    return Event(
+        event_id=event_id,
+        title=canonical.headline,
+        canonical_doc_id=canonical.doc_id,
+        canonical_rule=CANONICAL_RULE,
+        member_ids=tuple(d.doc_id for d in members),
+        n_sources=len({d.source or d.doc_id for d in members}),
+        first_published_at=min(published) if published else None,
+        last_published_at=max(published) if published else None,
+        event_date=_top(date_votes),
+        place=_top(place_votes),
+    )
 
 
 def _top(votes: Counter[str]) -> str | None:

@@ -1,9 +1,11 @@
 """`newsdedup eval clustering FILE.jsonl`: score event grouping against the file's `event` field.
 
 Groups the file's articles (as `newsdedup cluster` does) and prints pairwise and B-cubed
-precision/recall/F1. `--predictions OUT.jsonl` scores an existing `cluster` output instead.
-`--sweep` re-runs grouping over a range of event join thresholds, for tuning on a dev set;
-`--by-halves FIELD` also scores the two halves of the file split on FIELD (odd/even, e.g.
+precision/recall/F1. `--runs N` also groups them in N scheduled runs (dedupe.runs), in the
+order `--order` gives (`time`: publication order, undated last; `shuffle:SEED`; `input`), and
+prints both side by side. `--predictions OUT.jsonl` scores an existing `cluster` output
+instead. `--sweep` re-runs grouping over a range of event join thresholds, for tuning on a dev
+set; `--by-halves FIELD` also scores the two halves of the file split on FIELD (odd/even, e.g.
 `topic`), to see whether a threshold holds on data it was not picked on.
 """
 
@@ -11,12 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dedupe import Document, evaluate, events, group
+from dedupe import Document, evaluate
+from dedupe.runs import cut, group_in_runs
+from dedupe.settings import DEFAULT, GroupingSettings, SettingsError
 from flows.commands.cluster import InputError, read_documents
 
 
@@ -33,7 +38,30 @@ def add_parser(sub: Any, name: str) -> None:
         help="comma-separated cosine thresholds for --sweep",
     )
     parser.add_argument("--by-halves", metavar="FIELD", help="also score odd/even FIELD halves")
+    parser.add_argument(
+        "--runs", type=int, default=1, metavar="N",
+        help="also group in N scheduled runs, each onto the state the earlier ones left",
+    )
+    parser.add_argument(
+        "--order", default="time", metavar="time|shuffle:SEED|input",
+        help="the order articles arrive in over --runs (default: time, publication order)",
+    )
     parser.set_defaults(handler=run)
+
+
+def _ordered(docs: list[Document], order: str) -> list[Document]:
+    if order == "input":
+        return list(docs)
+    if order == "time":
+        return sorted(docs, key=lambda d: (
+            d.published_at is None, d.published_at.isoformat() if d.published_at else "",
+            d.doc_id,
+        ))
+    if order.startswith("shuffle:") and order[8:].isdigit():
+        out = list(docs)
+        random.Random(int(order[8:])).shuffle(out)
+        return out
+    raise InputError(f"--order {order!r}: use time, input or shuffle:SEED (e.g. shuffle:1)")
 
 
 def _line(label: str, gold: dict[str, str], pred: dict[str, str | None]) -> str:
@@ -77,8 +105,14 @@ def _report(
         print(_line(f"  {name}", {i: gold[i] for i in ids}, sub_pred))
 
 
-def _grouped(docs: Sequence[Document]) -> dict[str, str | None]:
-    return {a.doc_id: a.event_id for a in group(docs).assignments}
+def _grouper(
+    settings: GroupingSettings, runs: int, order: str
+) -> Callable[[Sequence[Document]], dict[str, str | None]]:
+    def grouped(docs: Sequence[Document]) -> dict[str, str | None]:
+        placed = group_in_runs(cut(_ordered(list(docs), order), runs), settings)
+        return {d.doc_id: placed[d.doc_id].event_id if d.doc_id in placed else None
+                for d in docs}
+    return grouped
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
         text = args.input.read_text(encoding="utf-8").splitlines()
         rows = [json.loads(line) for line in text if line.strip()]
         docs = list(read_documents(text))
+        if args.runs < 1:
+            raise InputError(f"--runs {args.runs}: must be at least 1")
+        _ordered([], args.order)
     except (OSError, InputError, json.JSONDecodeError) as err:
         print(f"newsdedup eval clustering: {err}", file=sys.stderr)
         return 2
@@ -109,13 +146,17 @@ def run(args: argparse.Namespace) -> int:
             print(_line(f"  {name}", {i: gold[i] for i in ids}, {i: pred[i] for i in ids}))
         return 0
     if not args.sweep:
-        _report("grouping", gold, _grouped, docs, halves)
+        _report("one batch", gold, _grouper(DEFAULT, 1, "input"), docs, halves)
+        if args.runs > 1:
+            label = f"{args.runs} runs {args.order}"
+            _report(label, gold, _grouper(DEFAULT, args.runs, args.order), docs, halves)
         return 0
-    saved = events.JOIN_COSINE
     try:
-        for value in (float(x) for x in args.thresholds.split(",")):
-            events.JOIN_COSINE = value
-            _report(f"join {value:.3f}", gold, _grouped, docs, halves)
-    finally:
-        events.JOIN_COSINE = saved
+        sweep = [DEFAULT.with_values(join=float(x)) for x in args.thresholds.split(",")]
+    except (ValueError, SettingsError) as err:
+        print(f"newsdedup eval clustering: --thresholds: {err}", file=sys.stderr)
+        return 2
+    for settings in sweep:
+        _report(f"join {settings.join:.3f}", gold, _grouper(settings, args.runs, args.order),
+                docs, halves)
     return 0

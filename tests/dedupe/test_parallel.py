@@ -32,7 +32,7 @@ def test_forked_grouping_equals_serial(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fp_mod, "PARALLEL_MIN", 1)
     monkeypatch.setattr(fp_mod, "_CHUNK", 2)
     monkeypatch.setattr(events, "_PARALLEL_PAIRS", 1)  # the event candidates' cosines too
-    monkeypatch.setattr(events, "_COSINE_CHUNK", 3)
+    monkeypatch.setattr(events, "_CHUNK", 3)
     assert group(docs) == serial
 
 
