@@ -8,7 +8,9 @@ from datetime import datetime
 
 @dataclass(frozen=True)
 class Document:
-    """What grouping needs of an article. `source` is the outlet (site or host), for n_sources."""
+    """What grouping needs of an article. `source` is the outlet (site or host), for n_sources.
+    `date_guessed`: `published_at` was guessed from the body text, not stated by the publisher
+    (metadata, URL or feed): weak evidence, which never splits an event alone."""
 
     doc_id: str
     text: str
@@ -16,6 +18,7 @@ class Document:
     url: str = ""
     source: str = ""
     published_at: datetime | None = None
+    date_guessed: bool = False
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ def read_documents(lines: Iterable[str]) -> Iterator[Document]:
             title=str(row.get("title") or ""),
             url=str(row.get("url") or ""),
             published_at=when,
+            date_guessed=row.get("date_guessed") is True,
         )
 
 
