@@ -9,8 +9,8 @@ from datetime import datetime
 @dataclass(frozen=True)
 class Document:
     """What grouping needs of an article. `source` is the outlet (site or host), for n_sources.
-    `date_guessed`: published_at was guessed from the body text, not read from the page's
-    metadata; such a date is weak evidence and never splits an event alone."""
+    `date_guessed`: `published_at` was guessed from the body text, not stated by the publisher
+    (metadata, URL or feed): weak evidence, which never splits an event alone."""
 
     doc_id: str
     text: str

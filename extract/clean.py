@@ -32,7 +32,8 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from email.utils import parsedate_tz
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -41,7 +42,7 @@ from trafilatura import bare_extraction, baseline
 from trafilatura.utils import load_html
 
 from extract.charset import decode_html, header_charset
-from extract.records import Article, FetchedPage, Reason
+from extract.records import Article, DateSource, FetchedPage, Reason
 from extract.urls import canonicalize, same_site, site_of, url_id
 
 # A page with fewer words than this is stored as TOO_SHORT and never clustered. Calibration:
@@ -90,6 +91,17 @@ DATE_META_KEYS = (
     "publish-date",
     "date",
 )
+# A <meta> key that names a date (every key of htmldate's DATE_ATTRIBUTES does): its content may
+# state the day trafilatura reports, which then came from the page's metadata.
+DATE_META_KEY = re.compile(r"date|time|pub|creat|modif|issued|updat|posted")
+# A date at the start of a value, read as written: htmldate reports the day as the page writes
+# it, "2025-01-07T23:30:00-05:00" is 2025-01-07 to it (2025-01-08 in UTC).
+_WRITTEN_DAY = re.compile(r"\s*(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
+# A date in JSON-LD, read by pattern as htmldate reads it: real pages' JSON-LD is not always
+# valid JSON (smithsonianmag.com in scrapinghub_aeb: a quote unescaped in "description").
+_JSON_LD_DATE = re.compile(r'"date(?:Published|Created|Modified)"\s*:\s*"([^"]+)"')
+# A complete date in a URL, as htmldate's COMPLETE_URL finds one: /2025/01/07/, /2025-01-07-.
+_URL_DAY = re.compile(r"\D(\d{4})[/_-](\d{1,2})[/_-](\d{1,2})(?:\D|$)")
 TITLE_META_KEYS = ("og:title", "twitter:title", "dc.title", "dcterms.title", "parsely-title")
 SITE_META_KEYS = ("og:site_name", "application-name", "twitter:site", "publisher")
 
@@ -104,6 +116,10 @@ class PageMeta:
     canonical: str | None = None
     og_url: str | None = None
     published: datetime | None = None
+    published_source: DateSource | None = None
+    # Every day the JSON-LD, <time datetime> elements and date <meta> tags state, in that order:
+    # what a date trafilatura found is checked against (locate_date).
+    stated_days: tuple[tuple[DateSource, date], ...] = ()
     language: str | None = None
 
 
@@ -115,6 +131,7 @@ class Extraction:
     title: str | None = None
     author: str | None = None
     published_at: datetime | None = None
+    date_source: DateSource | None = None
     sitename: str | None = None
     language: str | None = None
     canonical: str | None = None
@@ -168,6 +185,54 @@ def parse_datetime(value: str | None) -> datetime | None:
     if not 1990 <= parsed.year <= 2100:
         return None
     return parsed.astimezone(UTC)
+
+
+def parse_day(value: str | None) -> date | None:
+    """The calendar day a date string states, as written (no time zone conversion): ISO-like
+    "2025-01-07T23:30-05:00", "2025/01/07", or RFC 2822 "Tue, 07 Jan 2025 10:00:00 GMT"."""
+    if not value:
+        return None
+    match = _WRITTEN_DAY.match(value)
+    if match:
+        year, month, day = map(int, match.groups())
+    else:
+        parsed = parsedate_tz(value)
+        if parsed is None:
+            return None
+        year, month, day = parsed[:3]
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def parse_url_day(url: str | None) -> date | None:
+    """The date a URL's path or query states (/2025/01/07/), or None."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    match = _URL_DAY.search(f"{parts.path}?{parts.query}")
+    if match is None:
+        return None
+    try:
+        return date(*map(int, match.groups()))
+    except ValueError:
+        return None
+
+
+def locate_date(day: date, stated: tuple[tuple[DateSource, date], ...],
+                urls: tuple[str | None, ...]) -> DateSource:
+    """Where the page states `day`, the date trafilatura (htmldate) found when our own reading
+    of the metadata found none: the first structured place that states the same day, else the
+    URL, else DateSource.TEXT. htmldate also reads dates from bylines, headings, image URLs and
+    free text; none of those is the publisher stating a date in a field meant for it, so each is
+    a guess from the page's text."""
+    for source, stated_day in stated:
+        if stated_day == day:
+            return source
+    if any(parse_url_day(url) == day for url in urls):
+        return DateSource.URL
+    return DateSource.TEXT
 
 
 def _norm_words(text: str) -> list[str]:
@@ -258,33 +323,50 @@ def _is_article(obj: dict[str, Any]) -> bool:
 def read_meta(tree: HtmlElement) -> PageMeta:
     """Title candidates, site name, canonical links, publication time and language."""
     meta: dict[str, str] = {}
+    stated_meta: list[str] = []
     for node in tree.xpath("//meta[@content]"):
         key = (node.get("property") or node.get("name") or node.get("itemprop") or "").lower()
-        if key and key not in meta and node.get("content", "").strip():
-            meta[key] = node.get("content").strip()
+        content = node.get("content", "").strip()
+        if key and key not in meta and content:
+            meta[key] = content
+        if content and DATE_META_KEY.search(key or (node.get("http-equiv") or "").lower()):
+            stated_meta.append(content)
 
     titles: list[str] = []
-    published_raw: list[str] = []
+    # Publication dates in the order they are believed, each with where it was written.
+    published_raw: list[tuple[DateSource, str]] = []
+    # Every date written in a structured place, published or not: what a date that only
+    # trafilatura found is credited to (locate_date).
+    stated: list[tuple[DateSource, str]] = []
     site: str | None = None
+    for script in tree.xpath('//script[@type="application/ld+json"]/text()'):
+        stated.extend((DateSource.JSONLD, value) for value in _JSON_LD_DATE.findall(script))
     for obj in _json_ld_objects(tree):
         if _is_article(obj):
             for key in ("headline", "name"):
                 value = obj.get(key)
                 if isinstance(value, str) and value.strip():
                     titles.append(value.strip())
-            date = obj.get("datePublished") or obj.get("dateCreated")
-            if isinstance(date, str):
-                published_raw.append(date)
+            value = obj.get("datePublished") or obj.get("dateCreated")
+            if isinstance(value, str):
+                published_raw.append((DateSource.JSONLD, value))
             publisher = obj.get("publisher")
             if isinstance(publisher, dict) and isinstance(publisher.get("name"), str):
                 site = site or publisher["name"]
     titles.extend(meta[k] for k in TITLE_META_KEYS if k in meta)
 
     for node in tree.xpath("//time[@datetime]"):
+        stated.append((DateSource.TIME, node.get("datetime")))
         if node.get("pubdate") is not None or "publish" in (node.get("itemprop") or "").lower():
-            published_raw.append(node.get("datetime"))
-    published_raw.extend(meta[k] for k in DATE_META_KEYS if k in meta)
-    published = next((d for d in map(parse_datetime, published_raw) if d is not None), None)
+            published_raw.append((DateSource.TIME, node.get("datetime")))
+    published_raw.extend((DateSource.META, meta[k]) for k in DATE_META_KEYS if k in meta)
+    stated.extend((DateSource.META, v) for v in stated_meta)
+    published, published_source = next(
+        ((d, source) for source, raw in published_raw if (d := parse_datetime(raw)) is not None),
+        (None, None),
+    )
+    stated_days = tuple(dict.fromkeys(
+        (source, day) for source, raw in stated if (day := parse_day(raw)) is not None))
 
     html_title = None
     title_nodes = tree.xpath("//head/title|//title")
@@ -305,6 +387,8 @@ def read_meta(tree: HtmlElement) -> PageMeta:
         canonical=canonical,
         og_url=meta.get("og:url"),
         published=published,
+        published_source=published_source,
+        stated_days=stated_days,
         language=_language_code(language),
     )
 
@@ -324,7 +408,11 @@ def _run_trafilatura(tree: HtmlElement, url: str | None, precision: bool) -> Any
         with_metadata=True,
         favor_precision=precision,
         include_comments=False,
-        # original_date: the publication date, not the last modification.
+        # original_date: the publication date, not the last modification. extensive_search:
+        # htmldate's search of the free text ("first proposed in 2003" gives 2003-01-01). Off,
+        # htmldate 1.11 still takes a bare ISO date from the text and a date from a byline, so
+        # a label is needed either way: it stays on, and a date that no structured field states
+        # is kept but labelled DateSource.TEXT (locate_date).
         date_extraction_params={"original_date": True, "extensive_search": True},
     )
 
@@ -359,14 +447,18 @@ def extract_document(html: str, url: str | None = None) -> Extraction:
         doc.title if doc is not None else None)
     title = clean_title(raw_title, site_names)
     text = _drop_leading_title(text, (title, raw_title))
-    published = meta.published
+    published, source = meta.published, meta.published_source
     if published is None and doc is not None:
         published = parse_datetime(doc.date)
+        if published is not None:
+            source = locate_date(published.date(), meta.stated_days,
+                                 (url, meta.canonical, meta.og_url))
     return Extraction(
         text=normalize_text(text),
         title=title,
         author=(doc.author if doc is not None else None) or None,
         published_at=published,
+        date_source=source,
         sitename=site or None,
         language=meta.language or _language_code(doc.language if doc is not None else None),
         canonical=meta.canonical,
@@ -460,6 +552,7 @@ def clean_decoded(html: str, url: str, fetched_url: str | None, source: str) -> 
         title=result.title,
         author=result.author,
         published_at=result.published_at,
+        date_source=result.date_source,
         sitename=result.sitename,
         language=result.language,
         detail=detail,
@@ -477,10 +570,13 @@ def clean_page(page: FetchedPage) -> Article:
     if article.title is None and page.title_hint:
         article = _replace(article, title=page.title_hint)
     hint = page.published_hint
-    if article.published_at is None and hint is not None:
-        # A feed's date with no zone is taken as UTC, as parse_datetime does.
+    if hint is not None and article.date_source in (None, DateSource.TEXT):
+        # The feed's date is the publisher's; a date guessed from the body text is not, and is
+        # kept only when there is nothing better. A feed's date with no zone is taken as UTC,
+        # as parse_datetime does.
         aware = hint if hint.tzinfo is not None else hint.replace(tzinfo=UTC)
-        article = _replace(article, published_at=aware.astimezone(UTC))
+        article = _replace(article, published_at=aware.astimezone(UTC),
+                           date_source=DateSource.FEED)
     return article
 
 

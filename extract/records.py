@@ -40,6 +40,19 @@ class Reason(StrEnum):
     DUPLICATE_URL = "duplicate_url"
 
 
+class DateSource(StrEnum):
+    """Where an article's `published_at` came from. Stored verbatim in `articles.date_source`.
+    All but TEXT are stated by the publisher; TEXT is htmldate's guess from the body text
+    ("2003-01-01" for a page that mentions 2003), weak evidence that never splits an event alone."""
+
+    META = "meta"  # a <meta> tag: article:published_time, dc.date, ...
+    JSONLD = "jsonld"  # JSON-LD datePublished (or dateCreated)
+    TIME = "time"  # an HTML <time datetime="..."> element
+    URL = "url"  # a date in the URL path: /2025/01/07/
+    TEXT = "text"  # guessed from the body text
+    FEED = "feed"  # the feed entry's date, for a page that states none of its own
+
+
 @dataclass(frozen=True)
 class Source:
     """One configured source: a feed, a sitemap, a list of URLs, a local directory or a WARC
@@ -106,7 +119,8 @@ class FetchedPage:
 @dataclass(frozen=True)
 class Article:
     """A cleaned page. `status` is Reason.OK or why extraction failed (then `text` is empty
-    or too short, and the article is stored but never grouped)."""
+    or too short, and the article is stored but never grouped). `date_source` says where
+    `published_at` came from; None exactly when `published_at` is None."""
 
     article_id: str
     url: str
@@ -121,6 +135,7 @@ class Article:
     sitename: str | None = None
     language: str | None = None
     detail: str = ""
+    date_source: DateSource | None = None
 
     @property
     def ok(self) -> bool:

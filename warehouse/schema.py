@@ -161,6 +161,25 @@ VIEWS_V2: tuple[str, ...] = (
     """,
 )
 
+# event_timeline of VIEWS_V2 with the article's date_source beside its published_at.
+EVENT_TIMELINE_V3 = """
+    CREATE OR REPLACE VIEW event_timeline AS
+    SELECT ea.event_id,
+           row_number() OVER (
+               PARTITION BY ea.event_id
+               ORDER BY coalesce(a.published_at, a.first_seen_at), a.first_seen_at, a.article_id
+           ) AS position,
+           coalesce(a.published_at, a.first_seen_at) AS reported_at,  -- published, else first seen
+           a.published_at, a.date_source, a.first_seen_at,
+           a.article_id, a.title, a.url, a.site, a.sitename, a.source, a.author,
+           ea.copy_id, ea.rule, ea.similarity, ea.matched_article_id,
+           coalesce(ea.article_id = e.canonical_article_id, false) AS is_canonical,
+           ea.run_id
+    FROM event_articles ea
+    JOIN articles a USING (article_id)
+    LEFT JOIN events e ON e.event_id = ea.event_id
+    """
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -312,6 +331,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             )
             """,
             *VIEWS_V2,
+        ),
+    ),
+    Migration(
+        3,
+        "where each article's date came from",
+        (
+            # extract.records.DateSource: meta | jsonld | time | url | text | feed; NULL when
+            # the article has no date, or was loaded before this migration (the page is not
+            # kept, so there is nothing to backfill from). 'text' is a guess from the body text.
+            "ALTER TABLE articles ADD COLUMN IF NOT EXISTS date_source VARCHAR",
+            # event_members selects event_timeline.* and so gains the column too.
+            EVENT_TIMELINE_V3,
         ),
     ),
 )

@@ -35,7 +35,7 @@ import duckdb
 import pyarrow as pa
 
 from dedupe.records import DocState, Document, Grouping
-from extract.records import Article, FetchedPage, Reason, Validators
+from extract.records import Article, DateSource, FetchedPage, Reason, Validators
 from extract.urls import site_of
 from warehouse.errors import (
     WarehouseBusy,
@@ -317,7 +317,7 @@ class Warehouse:
         rows = self.con.execute(
             """
             SELECT a.article_id, a.text, coalesce(a.title, ''), a.canonical_url,
-                   coalesce(a.sitename, ''), a.published_at
+                   coalesce(a.sitename, ''), a.published_at, a.date_source
             FROM articles a ANTI JOIN dedupe_state s ON s.doc_id = a.article_id
             WHERE a.status = 'ok'
             ORDER BY a.article_id
@@ -328,8 +328,9 @@ class Warehouse:
                 doc_id=aid, text=text, title=title, url=url,
                 source=sitename or site_of(url),
                 published_at=published.replace(tzinfo=UTC) if published else None,
+                date_guessed=date_source == DateSource.TEXT,
             )
-            for aid, text, title, url, sitename, published in rows
+            for aid, text, title, url, sitename, published, date_source in rows
         ]
 
     # -- loads --------------------------------------------------------------------------------
@@ -398,6 +399,7 @@ class Warehouse:
             "sitename": [a.sitename for a in kept], "title": [a.title for a in kept],
             "author": [a.author for a in kept],
             "published_at": [_naive_utc(a.published_at) for a in kept],
+            "date_source": [str(a.date_source) if a.date_source else None for a in kept],
             "language": [a.language for a in kept], "text": [a.text for a in kept],
             "n_words": [len(a.text.split()) for a in kept],
             "content_hash": [a.content_hash for a in kept],
@@ -699,7 +701,7 @@ ARTICLE_SCHEMA = _schema([
     ("author", pa.string()), ("published_at", TS), ("language", pa.string()),
     ("text", pa.string()), ("n_words", pa.int32()), ("content_hash", pa.string()),
     ("status", pa.string()), ("detail", pa.string()), ("first_seen_at", TS),
-    ("first_run_id", pa.string()), ("site", pa.string()),
+    ("first_run_id", pa.string()), ("site", pa.string()), ("date_source", pa.string()),
 ])
 MEMBER_SCHEMA = _schema([
     ("article_id", pa.string()), ("event_id", pa.string()), ("copy_id", pa.string()),

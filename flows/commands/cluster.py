@@ -72,7 +72,7 @@ def read_documents(lines: Iterable[str]) -> Iterator[Document]:
             title=str(row.get("title") or ""),
             url=str(row.get("url") or ""),
             published_at=when,
-            date_guessed=bool(row.get("date_guessed")),
+            date_guessed=row.get("date_guessed") is True,
         )
 
 
