@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dedupe import DocState, Document, group
-from tests.dedupe.stories import partition, story_doc
+from dedupe.runs import cut, group_in_runs
+from tests.dedupe.stories import blended_doc, partition, story_doc
 
 FAST = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -84,3 +85,28 @@ def test_too_short_never_grouped(specs, texts) -> None:
     # And they stay out when grouped again later.
     later = group([story_doc("z", 0, 0)], prior=g.states)
     assert all(not m.startswith("s") for e in later.events for m in e.member_ids)
+
+
+blended_specs = st.lists(
+    st.tuples(
+        st.integers(0, 3), st.integers(0, 3), st.integers(0, 3),
+        st.one_of(st.none(), st.integers(0, 40)), st.booleans(),
+    ),
+    min_size=1, max_size=24,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(blended_specs, st.integers(1, 8), st.randoms(use_true_random=False))
+def test_n_runs_in_any_order_end_as_one_batch(specs, n_runs, rnd) -> None:
+    """The same articles cut into N runs, in any order, end in the events and copy groups of
+    one batch: the pieces new articles touch are re-decided whole (grouping.py)."""
+    docs = [blended_doc(f"b{i:02d}", *spec) for i, spec in enumerate(specs)]
+    one_batch = group(docs)
+    arrival = list(docs)
+    rnd.shuffle(arrival)
+    final = group_in_runs(cut(arrival, n_runs))
+    for field in ("event_id", "copy_id"):
+        assert partition({d: getattr(a, field) for d, a in final.items()}) == partition(
+            {a.doc_id: getattr(a, field) for a in one_batch.assignments}
+        )
