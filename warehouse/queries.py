@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 
+from warehouse import lake
 from warehouse.errors import NoWarehouse, QueryError, WarehouseError, translate_open_error
 from warehouse.schema import CURRENT_VERSION
 
@@ -20,13 +21,11 @@ __all__ = [
     "event_summaries", "read_only", "run_query", "table_counts",
 ]
 
-# A query connection reads the warehouse and nothing else: read-only (no statement can change
-# it), and no file system access (no COPY TO, ATTACH or INSTALL writing files, no reading other
-# files), with the configuration then locked so that SET cannot undo it. `newsdedup export` is
-# the way to write files.
-QUERY_CONFIG: dict[str, str | bool | int | float | list[str]] = {
-    "enable_external_access": False,
-}
+# A query connection reads the published snapshot and nothing else: the lake is attached
+# read-only, only SELECT and EXPLAIN statements run, and file access is limited to the lake's own
+# directory (its catalog and Parquet files), with the configuration then locked so that SET
+# cannot undo it. `newsdedup export` is the way to write files.
+_READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 
 
 @dataclass(frozen=True)
@@ -35,24 +34,60 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
 
+def _published(con: duckdb.DuckDBPyConnection, path: Path, run_id: str | None) -> int:
+    """The snapshot readers open: the newest published one, or the one `run_id` published."""
+    try:
+        if run_id is None:
+            row = con.execute("SELECT max(snapshot_id) FROM published").fetchone()
+        else:
+            row = con.execute(
+                "SELECT max(snapshot_id) FROM published WHERE run_id = ?", [run_id]
+            ).fetchone()
+    except duckdb.CatalogException:
+        row = None
+    if not row or row[0] is None:
+        if run_id is not None:
+            raise NoWarehouse(
+                f"run {run_id} published nothing in {path}: list the runs with"
+                " `newsdedup query \"SELECT run_id, snapshot_id FROM published\"`"
+            )
+        raise NoWarehouse(f"{path} has no published run yet: run `newsdedup run` first")
+    return int(row[0])
+
+
 @contextmanager
-def read_only(path: Path, *, locked_down: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection to the published snapshot (never the writer file). With
-    `locked_down` (the default) it can touch no other file either (see QUERY_CONFIG)."""
+def read_only(
+    path: Path, *, locked_down: bool = True, as_of_run: str | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the published snapshot (or, with `as_of_run`, to the one that
+    run published). With `locked_down` (the default) it reads no file outside the lake and
+    runs only SELECT and EXPLAIN (see run_query)."""
     path = Path(path)
     if not path.exists():
         raise NoWarehouse(
             f"no warehouse at {path}: run `newsdedup run` (or `make demo`) first, or pass the"
             " path of an existing one"
         )
-    if path.is_dir():
-        raise NoWarehouse(f"{path} is a directory, not a warehouse file")
+    if not lake.is_lake(path):
+        raise NoWarehouse(
+            f"{path} is not a newsdedup warehouse (a directory with {lake.CATALOG} and"
+            f" {lake.DATA}/): pass the warehouse directory"
+        )
     try:
-        con = duckdb.connect(str(path), read_only=True, config=QUERY_CONFIG if locked_down else {})
+        con = lake.connect(path, read_only=True)
     except duckdb.Error as exc:
         raise translate_open_error(path, exc) from exc
-    con.execute("SET enable_progress_bar = false")  # results go to stdout; no bar on stderr
+    try:
+        lake.attach(con, path, read_only=True, snapshot=_published(con, path, as_of_run))
+    except BaseException as exc:
+        con.close()
+        if isinstance(exc, duckdb.Error):
+            raise translate_open_error(path, exc) from exc
+        raise
     if locked_down:
+        root = str(path.resolve())
+        con.execute(f"SET allowed_directories = [{lake.quote(root + '/')}]")
+        con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
     try:
         yield con
@@ -60,11 +95,22 @@ def read_only(path: Path, *, locked_down: bool = True) -> Iterator[duckdb.DuckDB
         con.close()
 
 
-def run_query(path: Path, sql: str, params: Sequence[Any] | None = None) -> QueryResult:
-    """Run SQL on a read-only, file-less connection. Anything that would write fails with
-    QueryError and changes nothing."""
-    with read_only(path) as con:
+def run_query(
+    path: Path, sql: str, params: Sequence[Any] | None = None, *, as_of_run: str | None = None
+) -> QueryResult:
+    """Run SQL on a read-only, file-less connection to the published snapshot. Anything that
+    would write fails with QueryError and changes nothing."""
+    with read_only(path, as_of_run=as_of_run) as con:
         try:
+            statements = con.extract_statements(sql)
+            refused = [s.type.name for s in statements if s.type not in _READ_STATEMENTS]
+            if refused:
+                raise QueryError(
+                    "the warehouse is read-only for queries: `newsdedup query` runs SELECT and"
+                    f" EXPLAIN (not {', '.join(refused)}), reads no other file and changes no"
+                    " setting; use `newsdedup export` for files, or your own DuckDB session;"
+                    " nothing was changed"
+                )
             cur = con.execute(sql, list(params) if params is not None else None)
             if cur.description is None:
                 return QueryResult((), [])

@@ -2,6 +2,11 @@
 recorded in `schema_version`; running `migrate` again is a no-op. All times are UTC (TIMESTAMP,
 naive).
 
+The tables live in a DuckLake (warehouse/lake.py), which has no key constraints: each table's
+natural key (noted beside it) is kept unique by the loads in warehouse/store.py, which merge on
+it. Migrations 1 and 2 were written for the DuckDB file the warehouse used to be; in the lake
+they create the same tables without the PRIMARY KEY clauses.
+
 Rules for changing the schema: never edit a released migration's meaning; append a new one.
 Statements are written to be safe even if run twice (IF NOT EXISTS, CREATE OR REPLACE VIEW), and
 a migration that changes a view restates the whole view."""
@@ -187,7 +192,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             """
             CREATE TABLE IF NOT EXISTS runs (
-                run_id VARCHAR PRIMARY KEY,
+                run_id VARCHAR NOT NULL,         -- unique: the loads keep it so
                 started_at TIMESTAMP NOT NULL,
                 finished_at TIMESTAMP,
                 status VARCHAR NOT NULL,            -- running | completed | failed
@@ -221,13 +226,12 @@ MIGRATIONS: tuple[Migration, ...] = (
                 retry_after TIMESTAMP,
                 etag VARCHAR,
                 last_modified VARCHAR,
-                detail VARCHAR,
-                PRIMARY KEY (run_id, url)
+                detail VARCHAR                      -- unique on (run_id, url)
             )
             """,
             """
             CREATE TABLE IF NOT EXISTS url_state (
-                url VARCHAR PRIMARY KEY,
+                url VARCHAR NOT NULL,               -- unique
                 etag VARCHAR,
                 last_modified VARCHAR,
                 retry_after TIMESTAMP,              -- deferred until then (Retry-After)
@@ -238,7 +242,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             """
             CREATE TABLE IF NOT EXISTS articles (
-                article_id VARCHAR PRIMARY KEY,
+                article_id VARCHAR NOT NULL,        -- unique
                 url VARCHAR NOT NULL,
                 canonical_url VARCHAR NOT NULL,
                 source VARCHAR,
@@ -258,7 +262,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             """
             CREATE TABLE IF NOT EXISTS events (
-                event_id VARCHAR PRIMARY KEY,
+                event_id VARCHAR NOT NULL,          -- unique
                 title VARCHAR,
                 canonical_article_id VARCHAR,
                 canonical_rule VARCHAR,
@@ -275,7 +279,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             """
             CREATE TABLE IF NOT EXISTS event_articles (
-                article_id VARCHAR PRIMARY KEY,
+                article_id VARCHAR NOT NULL,        -- unique
                 event_id VARCHAR NOT NULL,
                 copy_id VARCHAR NOT NULL,
                 rule VARCHAR NOT NULL,              -- which step joined it (evidence)
@@ -287,7 +291,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             """
             CREATE TABLE IF NOT EXISTS event_aliases (
-                alias_id VARCHAR PRIMARY KEY,       -- a merged-away event id
+                alias_id VARCHAR NOT NULL,          -- unique: a merged-away event id
                 event_id VARCHAR NOT NULL,          -- the id that survived
                 merged_at TIMESTAMP NOT NULL,
                 run_id VARCHAR NOT NULL
@@ -295,7 +299,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             """
             CREATE TABLE IF NOT EXISTS dedupe_state (
-                doc_id VARCHAR PRIMARY KEY,
+                doc_id VARCHAR NOT NULL,            -- unique
                 event_id VARCHAR,
                 copy_id VARCHAR,
                 payload BLOB NOT NULL,              -- signatures and fingerprint; read by dedupe/
@@ -326,8 +330,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 run_id VARCHAR NOT NULL,
                 stage VARCHAR NOT NULL,             -- load_pages | load_grouping
                 committed_at TIMESTAMP NOT NULL,
-                n_rows JSON,                        -- {table: rows written}
-                PRIMARY KEY (run_id, stage)
+                n_rows JSON                         -- {table: rows}; unique (run_id, stage)
             )
             """,
             *VIEWS_V2,
@@ -345,6 +348,44 @@ MIGRATIONS: tuple[Migration, ...] = (
             EVENT_TIMELINE_V3,
         ),
     ),
+    Migration(
+        4,
+        "lake: published runs, grouping state by event time",
+        (
+            # One row per publish: the snapshot readers see, and the run that made it. A reader
+            # opens the newest row's snapshot, so it never sees a run's stages half-committed;
+            # `AT (VERSION => snapshot_id)` reads the warehouse as of any earlier run.
+            """
+            CREATE TABLE IF NOT EXISTS published (
+                snapshot_id BIGINT NOT NULL,        -- the lake snapshot readers open
+                run_id VARCHAR,                     -- the run it completes (NULL: no run)
+                published_at TIMESTAMP NOT NULL
+            )
+            """,
+            # A document's event time (published_at when known, else first seen), beside its
+            # grouping state, so a run reads the open groups' state with a filter on it
+            # (Warehouse.dedupe_states) instead of every row.
+            "ALTER TABLE dedupe_state ADD COLUMN IF NOT EXISTS event_at TIMESTAMP",
+            """
+            UPDATE dedupe_state SET event_at = (
+                SELECT coalesce(a.published_at, a.first_seen_at) FROM articles a
+                WHERE a.article_id = dedupe_state.doc_id)
+            WHERE event_at IS NULL
+            """,
+            # Maintenance (Warehouse.maintain): when it last ran and what it did.
+            """
+            CREATE TABLE IF NOT EXISTS maintenance (
+                ran_at TIMESTAMP NOT NULL,
+                elapsed_s DOUBLE,
+                files_before INTEGER,
+                files_after INTEGER,
+                bytes_before BIGINT,
+                bytes_after BIGINT,
+                snapshots_expired INTEGER
+            )
+            """,
+        ),
+    ),
 )
 
 CURRENT_VERSION = MIGRATIONS[-1].version
@@ -358,7 +399,7 @@ def migrate(
     version the database is at afterwards. `migrations` is for tests that build old versions."""
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_version ("
-        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+        " version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
     )
     row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
     current = int(row[0]) if row else 0

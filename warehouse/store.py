@@ -1,18 +1,18 @@
 """The write side of the warehouse: one writer at a time, one transaction per stage (with its
-row in the run ledger), bulk loads through Arrow, and a published read snapshot.
+row in the run ledger), bulk loads through Arrow, and a published snapshot for readers.
 
-Why a snapshot: DuckDB lets one process hold a database file for writing, and other processes
-cannot open it while it does. Runs therefore write to `<path>.writer`; `publish()` checkpoints
-it, copies it to a temporary file beside `<path>`, fsyncs the copy and atomically renames it over
-`<path>`, which readers (`newsdedup query`, a user's own `duckdb -readonly` session) open
-read-only. A reader that has the old file open keeps its inode; the next open sees the new state.
-Nothing ever writes to `<path>` in place, so a reader never sees half a run.
+The warehouse is a DuckLake at `<path>` (warehouse/lake.py): every transaction below is one
+lake commit, one snapshot. Readers in other processes open snapshots while the writer works;
+`publish()` records the newest snapshot in `published`, one small commit however large the
+warehouse, and readers (`newsdedup query`, export, a user's own session) open the newest
+published snapshot, so they never see a run's stages half-committed.
 
-Why it never loses a row: every stage is one transaction (DuckDB's WAL makes a committed one
-durable and drops an uncommitted one when the process dies, SIGKILL included), loads are
-idempotent on natural keys, and the next run picks up what a killed run left between stages
-(`ungrouped_documents`). A lock file `<path>.lock` makes the whole writer session exclusive,
-including the first copy of a published warehouse into a missing writer file.
+Why it never loses a row: every stage is one transaction (a DuckLake commit is one catalog
+transaction: a process killed before it leaves only unreferenced files, which maintenance
+deletes, and none of its rows), loads are idempotent on natural keys (the lake has no key
+constraints: the loads merge on them), and the next run picks up what a killed run left between
+stages (`ungrouped_documents`). A lock file `<path>.lock` makes the whole writer session
+exclusive.
 """
 
 from __future__ import annotations
@@ -20,14 +20,12 @@ from __future__ import annotations
 import fcntl
 import functools
 import json
-import os
 import re
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,28 +35,18 @@ import pyarrow as pa
 from dedupe.records import DocState, Document, Grouping
 from extract.records import Article, DateSource, FetchedPage, Reason, Validators
 from extract.urls import site_of
-from warehouse.errors import (
-    WarehouseBusy,
-    WarehouseCorrupt,
-    WarehouseError,
-    is_wal_mismatch,
-    translate_open_error,
-)
+from warehouse import lake
+from warehouse.errors import WarehouseBusy, WarehouseCorrupt, WarehouseError
 from warehouse.schema import migrate
 
 __all__ = [
     "RunCounts", "UrlState", "Warehouse", "WarehouseBusy", "WarehouseCorrupt", "WarehouseError",
-    "hold_run_lock", "writer_path",
+    "hold_run_lock",
 ]
 
 # Called with the name of each step a writer passes ("load_pages:written", ...). Tests use it to
 # kill a loading process at an exact point; production code passes nothing.
 StepHook = Callable[[str], None]
-
-# Temporary files of this module end with these, so a writer can clear what a killed one left.
-_PUBLISH_SUFFIX = ".publish-tmp"
-_BOOTSTRAP_SUFFIX = ".bootstrap-tmp"
-
 
 # The scheme and authority of a URL: everything site_of looks at.
 _ORIGIN = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
@@ -84,41 +72,8 @@ def _naive_utc(value: datetime | None) -> datetime | None:
     return value
 
 
-def writer_path(path: Path) -> Path:
-    return path.with_name(path.name + ".writer")
-
-
 def lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _copy_durably(
-    src: Path, dst: Path, tmp: Path, on_copied: Callable[[], None] | None = None
-) -> None:
-    """Copy src to dst through tmp (same directory): dst is either absent/old or complete."""
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            shutil.copyfileobj(fin, fout, 16 * 1024 * 1024)
-            fout.flush()
-            os.fsync(fout.fileno())
-        st = os.stat(src)
-        # The copy carries the source's mtime: publish() compares them to skip unchanged files.
-        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
-        if on_copied is not None:
-            on_copied()
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(dst.parent)
 
 
 @contextmanager
@@ -184,7 +139,8 @@ class Warehouse:
         self.path = Path(path)
         self.con = con
         self.on_step = on_step
-        self.changed = False  # this session wrote something (publish even if the mtime ties)
+        self.changed = False  # this session wrote something: publish() records a snapshot
+        self.last_run_id: str | None = None  # the run a publish completes
 
     @classmethod
     @contextmanager
@@ -201,14 +157,22 @@ class Warehouse:
         another process holds the writer for longer than `wait_s` seconds."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_file():
+            raise WarehouseCorrupt(
+                f"{path} is a file, and the warehouse is now a DuckLake directory (catalog.sqlite"
+                " and data/): point [warehouse] path at a new directory; docs/design.md shows how"
+                " to copy an old DuckDB file's tables into it"
+            )
         with _exclusive(lock_path(path), f"the writer of {path}", wait_s):
-            _clear_leftovers(path)
-            con = _connect_writer(path)
+            try:
+                con = lake.connect(path)
+            except duckdb.Error as exc:
+                raise WarehouseError(f"could not open the lake at {path}: {exc}") from exc
             try:
                 try:
                     migrate(con)
                 except duckdb.Error as exc:
-                    raise WarehouseError(f"could not migrate {writer_path(path)}: {exc}") from exc
+                    raise WarehouseError(f"could not migrate {path}: {exc}") from exc
                 wh = cls(path, con, on_step)
                 yield wh
                 if publish:
@@ -247,8 +211,9 @@ class Warehouse:
 
     def _ledger(self, run_id: str, stage: str, n_rows: Mapping[str, int]) -> None:
         """The stage's row in the run ledger, written inside the stage's transaction."""
+        self.con.execute("DELETE FROM run_stages WHERE run_id = ? AND stage = ?", [run_id, stage])
         self.con.execute(
-            "INSERT OR REPLACE INTO run_stages VALUES (?, ?, now()::TIMESTAMP, ?)",
+            "INSERT INTO run_stages VALUES (?, ?, now()::TIMESTAMP, ?)",
             [run_id, stage, json.dumps(dict(n_rows), sort_keys=True)],
         )
 
@@ -256,10 +221,11 @@ class Warehouse:
 
     def start_run(self, run_id: str, started_at: datetime, config_path: str | None) -> None:
         self.con.execute(
-            "INSERT INTO runs (run_id, started_at, status, config_path) VALUES (?, ?, 'running', ?)"
-            " ON CONFLICT (run_id) DO NOTHING",
-            [run_id, _naive_utc(started_at), config_path],
+            "INSERT INTO runs (run_id, started_at, status, config_path)"
+            " SELECT ?, ?, 'running', ? WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run_id = ?)",
+            [run_id, _naive_utc(started_at), config_path, run_id],
         )
+        self.last_run_id = run_id
         self.changed = True
 
     def mark_interrupted_runs(self, current_run_id: str) -> int:
@@ -296,18 +262,45 @@ class Warehouse:
 
     # -- reads the pipeline needs -------------------------------------------------------------
 
-    def url_states(self) -> dict[str, UrlState]:
+    def url_states(self, urls: Iterable[str]) -> dict[str, UrlState]:
+        """The stored state of `urls` (the ones a run discovered), not of every URL ever seen."""
+        wanted = sorted(set(urls))
+        if not wanted:
+            return {}
         rows = self.con.execute(
             "SELECT url, etag, last_modified, retry_after, article_id FROM url_state"
+            " WHERE url IN (SELECT unnest(?::VARCHAR[]))",
+            [wanted],
         ).fetchall()
         return {
             url: UrlState(Validators(etag, last_modified), retry_after, article_id)
             for url, etag, last_modified, retry_after, article_id in rows
         }
 
-    def dedupe_states(self) -> list[DocState]:
+    def dedupe_states(self, since: datetime | None = None) -> list[DocState]:
+        """The grouping state of the open groups: every document of an event (or, for a
+        document without one, of its copy group) with a member whose event time (published_at,
+        else first seen) is at or after `since`. `since=None` reads every state (small tools).
+
+        Two reads: the open groups' keys from the members since `since` (a filter on the
+        event_at column, which the lake answers from its files' min/max statistics), then the
+        payloads of those groups only."""
+        if since is None:
+            rows = self.con.execute(
+                "SELECT doc_id, event_id, copy_id, payload FROM dedupe_state ORDER BY doc_id"
+            ).fetchall()
+            return [DocState(d, e, c, bytes(p)) for d, e, c, p in rows]
         rows = self.con.execute(
-            "SELECT doc_id, event_id, copy_id, payload FROM dedupe_state ORDER BY doc_id"
+            """
+            WITH open_groups AS (
+                SELECT DISTINCT coalesce(event_id, copy_id, doc_id) AS g
+                FROM dedupe_state WHERE event_at >= ?
+            )
+            SELECT doc_id, event_id, copy_id, payload FROM dedupe_state
+            WHERE coalesce(event_id, copy_id, doc_id) IN (SELECT g FROM open_groups)
+            ORDER BY doc_id
+            """,
+            [_naive_utc(since)],
         ).fetchall()
         return [DocState(d, e, c, bytes(p)) for d, e, c, p in rows]
 
@@ -419,29 +412,33 @@ class Warehouse:
             if last:
                 con.register("fetch_batch", fetch_table)
                 # The same run loading a URL again (a retried task) replaces its outcome.
-                con.execute("INSERT OR REPLACE INTO fetches BY NAME SELECT * FROM fetch_batch")
+                con.execute(
+                    "DELETE FROM fetches WHERE run_id = ? AND url IN (SELECT url FROM fetch_batch)",
+                    [run_id],
+                )
+                con.execute("INSERT INTO fetches BY NAME SELECT * FROM fetch_batch")
                 con.unregister("fetch_batch")
                 con.register("state_batch", state_table)
                 con.execute(
                     """
-                    INSERT INTO url_state BY NAME SELECT * FROM state_batch
-                    ON CONFLICT (url) DO UPDATE SET
-                        etag = coalesce(excluded.etag, CASE WHEN excluded.last_status
+                    MERGE INTO url_state USING state_batch AS b ON url_state.url = b.url
+                    WHEN MATCHED THEN UPDATE SET
+                        etag = coalesce(b.etag, CASE WHEN b.last_status
                             = 'not_modified' THEN url_state.etag END),
-                        last_modified = coalesce(excluded.last_modified, CASE WHEN
-                            excluded.last_status = 'not_modified' THEN url_state.last_modified END),
-                        retry_after = excluded.retry_after,
-                        last_status = excluded.last_status,
-                        last_fetched_at = excluded.last_fetched_at,
-                        article_id = coalesce(excluded.article_id, url_state.article_id)
+                        last_modified = coalesce(b.last_modified, CASE WHEN
+                            b.last_status = 'not_modified' THEN url_state.last_modified END),
+                        retry_after = b.retry_after,
+                        last_status = b.last_status,
+                        last_fetched_at = b.last_fetched_at,
+                        article_id = coalesce(b.article_id, url_state.article_id)
+                    WHEN NOT MATCHED THEN INSERT BY NAME
                     """
                 )
                 con.unregister("state_batch")
             if kept:
                 con.register("article_batch", article_table)
-                # Articles are immutable once stored: insert the ones not there yet. An anti
-                # join, not ON CONFLICT DO NOTHING: 1.2 s instead of 3.6 s for 100,000 rows
-                # (DuckDB 2.0, 2 cores), and the batch has no duplicate keys (deduplicated above).
+                # Articles are immutable once stored: insert the ones not there yet (an anti
+                # join; the batch has no duplicate keys, deduplicated above).
                 con.execute(
                     "INSERT INTO articles BY NAME SELECT * FROM article_batch b"
                     " WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.article_id = b.article_id)"
@@ -510,20 +507,26 @@ class Warehouse:
                 self._register("member_batch", member_rows, MEMBER_SCHEMA)
                 con.execute(
                     """
-                    INSERT INTO event_articles BY NAME SELECT * FROM member_batch
-                    ON CONFLICT (article_id) DO UPDATE SET
-                        event_id = excluded.event_id, copy_id = excluded.copy_id
+                    MERGE INTO event_articles USING member_batch AS b
+                        ON event_articles.article_id = b.article_id
+                    WHEN MATCHED THEN UPDATE SET event_id = b.event_id, copy_id = b.copy_id
+                    WHEN NOT MATCHED THEN INSERT BY NAME
                     """
                 )
                 con.unregister("member_batch")
             if state_rows:
                 self._register("dstate_batch", list(state_rows.values()), DEDUPE_STATE_SCHEMA)
+                # event_at: the document's event time, which dedupe_states() filters on.
                 con.execute(
                     """
-                    INSERT INTO dedupe_state BY NAME SELECT * FROM dstate_batch
-                    ON CONFLICT (doc_id) DO UPDATE SET event_id = excluded.event_id,
-                        copy_id = excluded.copy_id, payload = excluded.payload,
-                        updated_at = excluded.updated_at
+                    MERGE INTO dedupe_state USING (
+                        SELECT s.*, coalesce(a.published_at, a.first_seen_at) AS event_at
+                        FROM dstate_batch s LEFT JOIN articles a ON a.article_id = s.doc_id
+                    ) AS b ON dedupe_state.doc_id = b.doc_id
+                    WHEN MATCHED THEN UPDATE SET event_id = b.event_id, copy_id = b.copy_id,
+                        payload = b.payload, updated_at = b.updated_at,
+                        event_at = coalesce(b.event_at, dedupe_state.event_at)
+                    WHEN NOT MATCHED THEN INSERT BY NAME
                     """
                 )
                 # Prior members whose event or copy changed (merges) follow their state.
@@ -541,8 +544,10 @@ class Warehouse:
                 self._register("alias_batch", list(alias_rows.values()), ALIAS_SCHEMA)
                 con.execute(
                     """
-                    INSERT INTO event_aliases BY NAME SELECT * FROM alias_batch
-                    ON CONFLICT (alias_id) DO UPDATE SET event_id = excluded.event_id
+                    MERGE INTO event_aliases USING alias_batch AS b
+                        ON event_aliases.alias_id = b.alias_id
+                    WHEN MATCHED THEN UPDATE SET event_id = b.event_id
+                    WHEN NOT MATCHED THEN INSERT BY NAME
                     """
                 )
                 con.execute(
@@ -562,16 +567,17 @@ class Warehouse:
                 self._register("event_batch", list(event_rows.values()), EVENT_SCHEMA)
                 con.execute(
                     """
-                    INSERT INTO events BY NAME SELECT * FROM event_batch
-                    ON CONFLICT (event_id) DO UPDATE SET
-                        title = excluded.title,
-                        canonical_article_id = excluded.canonical_article_id,
-                        canonical_rule = excluded.canonical_rule,
-                        event_date = excluded.event_date, place = excluded.place,
-                        first_published_at = excluded.first_published_at,
-                        last_published_at = excluded.last_published_at,
-                        n_articles = excluded.n_articles, n_sources = excluded.n_sources,
-                        last_seen_at = excluded.last_seen_at, last_run_id = excluded.last_run_id
+                    MERGE INTO events USING event_batch AS b ON events.event_id = b.event_id
+                    WHEN MATCHED THEN UPDATE SET
+                        title = b.title,
+                        canonical_article_id = b.canonical_article_id,
+                        canonical_rule = b.canonical_rule,
+                        event_date = b.event_date, place = b.place,
+                        first_published_at = b.first_published_at,
+                        last_published_at = b.last_published_at,
+                        n_articles = b.n_articles, n_sources = b.n_sources,
+                        last_seen_at = b.last_seen_at, last_run_id = b.last_run_id
+                    WHEN NOT MATCHED THEN INSERT BY NAME
                     """
                 )
                 con.unregister("event_batch")
@@ -587,30 +593,95 @@ class Warehouse:
     # -- publishing ---------------------------------------------------------------------------
 
     def publish(self, *, force: bool = False) -> bool:
-        """Checkpoint the writer and atomically replace the published snapshot with a copy of it.
-        Skips the copy when the snapshot already is this file (same size and mtime, and this
-        session wrote nothing), unless `force`. Returns whether it published."""
+        """Make what this session committed visible to readers: record the lake's current
+        snapshot in `published`, one small commit whatever the warehouse's size. Skips it when
+        this session wrote nothing and a snapshot is already published, unless `force`.
+        Returns whether it published."""
+        if not force and not self.changed and self.published_snapshot() is not None:
+            return False
+        # The marker names its own snapshot (the next id: snapshot ids count commits, and this
+        # session holds the only writer), so the published snapshot lists itself too.
+        snapshot = lake.current_snapshot(self.con) + 1
+        self._step("publish:snapshot")
         try:
-            self.con.execute("CHECKPOINT")
+            self.con.execute(
+                "INSERT INTO published VALUES (?, ?, now()::TIMESTAMP)",
+                [snapshot, self.last_run_id],
+            )
         except duckdb.Error as exc:
-            raise WarehouseError(f"could not checkpoint {writer_path(self.path)}: {exc}") from exc
-        self._step("publish:checkpointed")
-        wpath = writer_path(self.path)
-        if not force and not self.changed and self.path.exists():
-            w, p = os.stat(wpath), os.stat(self.path)
-            if (w.st_size, w.st_mtime_ns) == (p.st_size, p.st_mtime_ns):
-                return False
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}{_PUBLISH_SUFFIX}")
-        # A WAL beside the snapshot means someone opened it read-write (not read-only as the
-        # README says): it belongs to the file being replaced, and a reader of the new file
-        # would fail on it ("WAL does not match database file").
-        snapshot_wal = self.path.with_name(self.path.name + ".wal")
-        if snapshot_wal.exists():
-            _set_aside(snapshot_wal)
-        _copy_durably(wpath, self.path, tmp, on_copied=lambda: self._step("publish:copied"))
-        self._step("publish:replaced")
+            raise WarehouseError(f"could not publish {self.path}: {exc}") from exc
+        if lake.current_snapshot(self.con) != snapshot:
+            raise WarehouseError(
+                f"{self.path}: another writer committed while publishing (snapshot"
+                f" {lake.current_snapshot(self.con)}, expected {snapshot}); run again"
+            )
+        self._step("publish:committed")
         self.changed = False
         return True
+
+    def published_snapshot(self) -> int | None:
+        row = self.con.execute("SELECT max(snapshot_id) FROM published").fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    def maintain(self, now: datetime, keep_days: float) -> dict[str, float]:
+        """Keep the lake's file count and disk bounded: merge small files (each run adds a few
+        per table), expire snapshots older than `keep_days` (time travel reaches back that far;
+        the newest published snapshot is always kept), and delete the files no snapshot needs
+        any more (including those of commits killed before they happened). Returns what it
+        did, which is also a row of `maintenance`."""
+        t0 = time.perf_counter()
+        files_before, bytes_before = lake.data_files(self.path)
+        cutoff = _naive_utc(now - timedelta(days=keep_days))
+        published = self.published_snapshot()
+        n_before = self._count_snapshots()
+        con = self.con
+        try:
+            con.execute(f"CALL ducklake_merge_adjacent_files('{lake.ALIAS}')")
+            # Rewrite files that are mostly deleted rows (merges rewrite grouping state rows).
+            con.execute(f"CALL ducklake_rewrite_data_files('{lake.ALIAS}')")
+            keep_from = con.execute(
+                f"SELECT min(snapshot_time) FROM {lake.ALIAS}.snapshots()"
+                " WHERE snapshot_id >= ?",
+                [published if published is not None else 0],
+            ).fetchone()
+            older_than = cutoff
+            if keep_from and keep_from[0] is not None:
+                older_than = min(cutoff, _naive_utc(keep_from[0]))  # type: ignore[type-var]
+            con.execute(
+                f"CALL ducklake_expire_snapshots('{lake.ALIAS}', older_than => ?::TIMESTAMPTZ)",
+                [older_than],
+            )
+            con.execute(f"CALL ducklake_cleanup_old_files('{lake.ALIAS}', cleanup_all => true)")
+            con.execute(
+                f"CALL ducklake_delete_orphaned_files('{lake.ALIAS}', cleanup_all => true)"
+            )
+        except duckdb.Error as exc:
+            raise WarehouseError(f"maintenance of {self.path} failed: {exc}") from exc
+        files_after, bytes_after = lake.data_files(self.path)
+        report = {
+            "elapsed_s": round(time.perf_counter() - t0, 3),
+            "files_before": files_before, "files_after": files_after,
+            "bytes_before": bytes_before, "bytes_after": bytes_after,
+            "snapshots_expired": n_before - self._count_snapshots(),
+        }
+        self.con.execute(
+            "INSERT INTO maintenance VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [_naive_utc(now), report["elapsed_s"], files_before, files_after, bytes_before,
+             bytes_after, report["snapshots_expired"]],
+        )
+        self.changed = True
+        return report
+
+    def maintenance_due(self, now: datetime, every_hours: float) -> bool:
+        row = self.con.execute("SELECT max(ran_at) FROM maintenance").fetchone()
+        last = row[0] if row else None
+        return last is None or _naive_utc(now) - last >= timedelta(hours=every_hours)  # type: ignore[operator]
+
+    def _count_snapshots(self) -> int:
+        row = self.con.execute(f"SELECT count(*) FROM {lake.ALIAS}.snapshots()").fetchone()
+        return int(row[0]) if row else 0
 
 
 def _flatten_aliases(con: duckdb.DuckDBPyConnection) -> None:
@@ -627,50 +698,6 @@ def _flatten_aliases(con: duckdb.DuckDBPyConnection) -> None:
         ).fetchone()
         if not row or row[0] == 0:
             return
-
-
-def _clear_leftovers(path: Path) -> None:
-    """Remove what a killed writer left beside `path` (called under the writer lock): temporary
-    copies, and a writer WAL without its writer file (it cannot belong to the file that will be
-    copied in, and DuckDB refuses to open a database whose WAL does not match)."""
-    for tmp in path.parent.glob(f".{path.name}.*"):
-        if tmp.name.endswith((_PUBLISH_SUFFIX, _BOOTSTRAP_SUFFIX)):
-            tmp.unlink(missing_ok=True)
-    wpath = writer_path(path)
-    wal = wpath.with_name(wpath.name + ".wal")
-    if wal.exists() and not wpath.exists():
-        _set_aside(wal)
-
-
-def _set_aside(wal: Path) -> Path:
-    """Keep a WAL that cannot be replayed for inspection instead of deleting it."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    aside = wal.with_name(f"{wal.name}.stale-{stamp}")
-    os.replace(wal, aside)
-    return aside
-
-
-def _connect_writer(path: Path) -> duckdb.DuckDBPyConnection:
-    """Connect to `<path>.writer`, starting it from the published snapshot when it is missing.
-    A WAL that does not match the writer file is set aside and the open retried once."""
-    wpath = writer_path(path)
-    if not wpath.exists() and path.exists():
-        # A published warehouse without its writer (copied from elsewhere): start from it.
-        tmp = path.with_name(f".{path.name}.{os.getpid()}{_BOOTSTRAP_SUFFIX}")
-        _copy_durably(path, wpath, tmp)
-    for attempt in (1, 2):
-        try:
-            con = duckdb.connect(str(wpath))
-            # No progress bar: a long load would draw one on the run's terminal and logs.
-            con.execute("SET enable_progress_bar = false")
-            return con
-        except duckdb.Error as exc:
-            wal = wpath.with_name(wpath.name + ".wal")
-            if attempt == 1 and is_wal_mismatch(exc) and wal.exists():
-                _set_aside(wal)
-                continue
-            raise translate_open_error(wpath, exc) from exc
-    raise AssertionError("unreachable")
 
 
 def _table(schema: pa.Schema, columns: Mapping[str, list[Any]]) -> pa.Table:
