@@ -515,11 +515,13 @@ def _feed(site: Site, base_url: str, items: list[tuple[str, Story]]) -> str:
 
 
 def build(directory: Path, n: int, base_url: str, texts: list[Text] | None = None,
-          seed: int = 7) -> BuiltSite:
+          seed: int = 7, stories: list[Story] | None = None) -> BuiltSite:
     """Write N pages under `directory`, and per site a sitemap.xml and a feed.xml listing them.
-    Even-numbered sites are configured as sitemaps, odd ones as feeds, so both paths run."""
-    texts = texts if texts is not None else load_texts()
-    stories = make_stories(texts, n, seed)
+    Even-numbered sites are configured as sitemaps, odd ones as feeds, so both paths run.
+    `stories`: these pages instead of make_stories' first N (bench_history's run)."""
+    if stories is None:
+        texts = texts if texts is not None else load_texts()
+        stories = make_stories(texts, n, seed)
     by_site: dict[int, list[Story]] = {i: [] for i in range(len(SITES))}
     for s in stories:
         by_site[s.site].append(s)

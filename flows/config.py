@@ -15,7 +15,7 @@ DEFAULT_CONFIG = Path("newsdedup.toml")
 
 EXAMPLE = """\
 [warehouse]
-path = "newsdedup.duckdb"
+path = "newsdedup.lake"
 
 [fetch]
 allow_private_networks = false   # loopback/private/link-local refused unless true
@@ -45,6 +45,11 @@ class ExtractSettings:
 class DedupeSettings:
     lsh_storage: str = "memory"  # "memory" or "redis"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # An event stays open (its members' state takes part in grouping) while it has a member
+    # within open_days of a run's earliest new article. 30 days: follow-ups of a story come
+    # within days to weeks (GVA dev: the baseline links reports at most 7 days apart), and a
+    # month's window costs a run what a month of articles costs, never what the history costs.
+    open_days: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,10 @@ class Settings:
     cron: str | None = None
     timezone: str = "UTC"
     config_path: Path | None = None
+    # How far back time travel reaches: maintenance expires older lake snapshots and deletes
+    # the files only they used. 7 days: a week of "as of run X" queries, and old versions of
+    # rewritten rows cost a week of changes on disk, not the history's.
+    keep_days: float = 7.0
 
 
 _SOURCE_KINDS = {
@@ -133,8 +142,14 @@ def parse_settings(
     _check_keys(data, top_level, "top level")
 
     warehouse = data.get("warehouse", {})
-    _check_keys(warehouse, {"path"}, "[warehouse]")
-    wpath = Path(_typed(warehouse.get("path", "newsdedup.duckdb"), str, "[warehouse].path"))
+    _check_keys(warehouse, {"path", "keep_days"}, "[warehouse]")
+    keep_days = warehouse.get("keep_days", Settings.keep_days)
+    if isinstance(keep_days, bool) or not isinstance(keep_days, int | float) or keep_days < 0:
+        raise ConfigError(
+            f"[warehouse].keep_days: {keep_days!r} is not a number of days >= 0; how long"
+            " earlier runs stay readable (time travel), e.g. keep_days = 7"
+        )
+    wpath = Path(_typed(warehouse.get("path", "newsdedup.lake"), str, "[warehouse].path"))
     wpath = wpath.expanduser()
     if not wpath.is_absolute():
         wpath = base / wpath
@@ -175,13 +190,22 @@ def parse_settings(
         _typed(dask_address, str, "[extract].dask_address")
 
     dedupe_raw = data.get("dedupe", {})
-    _check_keys(dedupe_raw, {"lsh_storage", "redis_url"}, "[dedupe]")
+    _check_keys(dedupe_raw, {"lsh_storage", "redis_url", "open_days"}, "[dedupe]")
     lsh_storage = _typed(dedupe_raw.get("lsh_storage", "memory"), str, "[dedupe].lsh_storage")
     if lsh_storage not in {"memory", "redis"}:
         raise ConfigError('[dedupe].lsh_storage: use "memory" or "redis"')
     redis_url = _typed(
         dedupe_raw.get("redis_url", DedupeSettings.redis_url), str, "[dedupe].redis_url"
     )
+
+    open_days = dedupe_raw.get("open_days", DedupeSettings.open_days)
+    if isinstance(open_days, bool) or not isinstance(open_days, int | float) or not (
+        0 < open_days <= 3650
+    ):
+        raise ConfigError(
+            f"[dedupe].open_days: {open_days!r} is not a number of days between 0 and 3650;"
+            " how long an event takes new articles after its latest one, e.g. open_days = 30"
+        )
 
     schedule = data.get("schedule", {})
     _check_keys(schedule, {"cron", "timezone"}, "[schedule]")
@@ -201,10 +225,13 @@ def parse_settings(
         extract=ExtractSettings(
             workers=workers, timeout_s=timeout_s, executor=executor, dask_address=dask_address
         ),
-        dedupe=DedupeSettings(lsh_storage=lsh_storage, redis_url=redis_url),
+        dedupe=DedupeSettings(
+            lsh_storage=lsh_storage, redis_url=redis_url, open_days=float(open_days)
+        ),
         cron=cron,
         timezone=timezone,
         config_path=path,
+        keep_days=float(keep_days),
     )
 
 

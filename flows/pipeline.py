@@ -47,7 +47,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -60,7 +60,7 @@ from prefect.tasks import Task
 from prefect.utilities.annotations import quote
 
 import dedupe
-from dedupe.records import Grouping
+from dedupe.records import Document, Grouping
 from extract.clean import clean_page
 from extract.fetch import Fetcher, FetchPolicy, fetch_all, interleave_by_host
 from extract.pool import clean_pages, failed_article, iter_clean_pages, prestart
@@ -479,7 +479,8 @@ def group_new(settings: Settings, run_id: str) -> tuple[Grouping, frozenset[str]
     existed before (every stored event has members with a grouping state)."""
     with Warehouse.open(settings.warehouse_path, publish=False) as wh:
         docs = wh.ungrouped_documents()
-        prior = wh.dedupe_states() if docs else []
+        since = open_since(docs, settings.dedupe.open_days, datetime.now(UTC))
+        prior = wh.dedupe_states(since) if docs else []
     known = frozenset(s.event_id for s in prior if s.event_id)
     storage = scaleout.redis_storage_config(settings.dedupe, f"newsdedup:{run_id}")
     if storage is None:
@@ -490,6 +491,14 @@ def group_new(settings: Settings, run_id: str) -> tuple[Grouping, frozenset[str]
         scaleout.drop_redis_keys(storage)
 
 
+def open_since(docs: list[Document], open_days: float, now: datetime) -> datetime:
+    """The oldest event time whose groups can still take these documents: the earliest new
+    document's date (published, else now, when it is first seen) less open_days. From the
+    documents' dates, not the clock: a replayed stream's dates are years old."""
+    times = [d.published_at or now for d in docs]
+    return min(times, default=now) - timedelta(days=open_days)
+
+
 @task(name="load-events", **TASK_OPTIONS)
 def load_grouping(settings: Settings, run_id: str, grouping: Grouping) -> tuple[int, int]:
     with Warehouse.open(settings.warehouse_path, publish=False) as wh:
@@ -497,6 +506,22 @@ def load_grouping(settings: Settings, run_id: str, grouping: Grouping) -> tuple[
 
 
 # -- the run ----------------------------------------------------------------------------------
+
+# Lake maintenance (compaction, snapshot expiry, file cleanup) once a day, after a run has
+# published: each run adds a few files per table, and a day's worth merge in seconds
+# (docs/benchmarks.md, "Maintenance").
+MAINTAIN_EVERY_HOURS = 24.0
+
+
+def _maintain(settings: Settings) -> None:
+    logger = get_run_logger()
+    now = datetime.now(UTC)
+    with Warehouse.open(settings.warehouse_path, publish=False) as wh:
+        if not wh.maintenance_due(now, MAINTAIN_EVERY_HOURS):
+            return
+        report = wh.maintain(now, settings.keep_days)
+    logger.info("maintenance: %s", report)
+
 
 
 def _copies(grouping: Grouping) -> int:
@@ -630,14 +655,13 @@ def _execute_locked(settings: Settings) -> RunSummary:
     with clock.stage("load"), Warehouse.open(settings.warehouse_path, publish=False) as wh:
         wh.start_run(run_id, started, config_path)
         interrupted = wh.mark_interrupted_runs(run_id)
-        states = wh.url_states()
     if interrupted:
         logger.warning("%d earlier run(s) had been killed before finishing", interrupted)
     try:
         # The run's fetcher: its per-host and overall limits and robots.txt cache hold across
         # sources (two sources on one site share that site's slots).
         with Fetcher(settings.fetch) as fetcher:
-            return _stages(settings, run_id, started, states, clock, progress, fetcher)
+            return _stages(settings, run_id, started, clock, progress, fetcher)
     except BaseException:
         with Warehouse.open(settings.warehouse_path, publish=False) as wh:
             wh.finish_run(run_id, datetime.now(UTC), RunCounts(), status="failed")
@@ -648,7 +672,6 @@ def _stages(
     settings: Settings,
     run_id: str,
     started: datetime,
-    states: dict[str, UrlState],
     clock: _Clock,
     progress: reporting.Progress,
     fetcher: Fetcher,
@@ -667,6 +690,8 @@ def _stages(
     def fetch(name: str) -> None:
         """Submit the fetch of a discovered source; its pages go onto `feed`."""
         targets = discovered[name][0]
+        with Warehouse.open(settings.warehouse_path, publish=False) as wh:
+            states = wh.url_states(t.url for t in targets)  # this source's URLs only
         fut = fetch_source.with_options(
             timeout_seconds=fetch_timeout_s(len(targets), settings.fetch)
         ).submit(name, names.index(name), _quoted(targets), settings.fetch, _quoted(states),
@@ -784,6 +809,7 @@ def _stages(
     )
     with clock.stage("load"), Warehouse.open(settings.warehouse_path, publish=True) as wh:
         wh.finish_run(run_id, datetime.now(UTC), counts)
+    _maintain(settings)
     progress.stage_done("load", f"{n_events_new} new, {n_events_updated} updated events")
 
     reporting.publish_run(

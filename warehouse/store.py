@@ -258,6 +258,7 @@ class Warehouse:
                 run_id,
             ],
         )
+        self.last_run_id = run_id
         self.changed = True
 
     # -- reads the pipeline needs -------------------------------------------------------------
@@ -306,15 +307,28 @@ class Warehouse:
 
     def ungrouped_documents(self) -> list[Document]:
         """Articles that extracted well but have no grouping state yet: this run's new ones, and
-        any a killed run loaded without grouping."""
+        any a killed run loaded without grouping. Only the articles of runs whose pages are
+        loaded and whose grouping is not are looked at (run ids start with their start time,
+        so the lake skips older files by their first_run_id statistics), never every text."""
+        pending = [
+            r[0]
+            for r in self.con.execute(
+                "SELECT run_id FROM run_stages WHERE stage = 'load_pages' EXCEPT"
+                " SELECT run_id FROM run_stages WHERE stage = 'load_grouping'"
+            ).fetchall()
+        ]
+        if not pending:
+            return []
         rows = self.con.execute(
             """
             SELECT a.article_id, a.text, coalesce(a.title, ''), a.canonical_url,
                    coalesce(a.sitename, ''), a.published_at, a.date_source
             FROM articles a ANTI JOIN dedupe_state s ON s.doc_id = a.article_id
-            WHERE a.status = 'ok'
+            WHERE a.status = 'ok' AND a.first_run_id >= ?
+              AND a.first_run_id IN (SELECT unnest(?::VARCHAR[]))
             ORDER BY a.article_id
-            """
+            """,
+            [min(pending), pending],
         ).fetchall()
         return [
             Document(

@@ -1,5 +1,5 @@
 """`newsdedup demo`: serve the bundled sample on 127.0.0.1, run the pipeline once on it, and
-print the events it found. Writes ./newsdedup.duckdb (or --warehouse)."""
+print the events it found. Writes ./newsdedup.lake (or --warehouse)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ DEMO_PORT = 8765
 
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(name, help="run the pipeline once on the bundled sample")
-    parser.add_argument("--warehouse", type=Path, default=Path("newsdedup.duckdb"))
+    parser.add_argument("--warehouse", type=Path, default=Path("newsdedup.lake"))
     parser.set_defaults(handler=run)
 
 

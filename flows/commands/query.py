@@ -25,12 +25,12 @@ def add_parser(sub: Any, name: str) -> None:
 
 
 def warehouse_path(args: argparse.Namespace) -> Path:
-    """--warehouse, else the settings file's [warehouse].path, else ./newsdedup.duckdb."""
+    """--warehouse, else the settings file's [warehouse].path, else ./newsdedup.lake."""
     if args.warehouse is not None:
         return Path(args.warehouse)
     if args.config is not None or Path("newsdedup.toml").exists():
         return load_settings(args.config).warehouse_path
-    return Path("newsdedup.duckdb")
+    return Path("newsdedup.lake")
 
 
 def _plain(value: Any) -> Any:

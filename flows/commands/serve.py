@@ -103,7 +103,7 @@ def _sample_settings_file(directory: Path, base_url: str) -> Path:
     from flows.commands.demo import demo_config
 
     config = directory / "newsdedup-sample.toml"
-    text = demo_config(base_url, Path("newsdedup.duckdb"))
+    text = demo_config(base_url, Path("newsdedup.lake"))
     config.write_text(text + f'\n[schedule]\ncron = "{SAMPLE_CRON}"\n', encoding="utf-8")
     return config
 

@@ -103,11 +103,11 @@ def test_export_command(warehouse: Path, tmp_path: Path, capsys: pytest.CaptureF
 def test_query_command_refuses_writes_and_changes_nothing(
     warehouse: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    before = warehouse.read_bytes()
+    before = (warehouse / "catalog.sqlite").read_bytes()
     assert main(["query", "DROP TABLE events", "--warehouse", str(warehouse)]) == 2
     err = capsys.readouterr().err
     assert "read-only" in err and "nothing was changed" in err
-    assert warehouse.read_bytes() == before
+    assert (warehouse / "catalog.sqlite").read_bytes() == before
     assert main(["query", "SELECT count(*) AS n FROM events", "--warehouse", str(warehouse),
                  "--format", "csv"]) == 0
     assert capsys.readouterr().out.split() == ["n", "1"]

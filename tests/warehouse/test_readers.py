@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from warehouse.queries import run_query
+from warehouse.queries import NoWarehouse, run_query
 
 SCRIPT = Path(__file__).with_name("loadscript.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -33,9 +33,13 @@ def test_readers_in_other_processes_query_while_a_writer_loads(tmp_path: Path) -
     done = tmp_path / "done"
     writer = subprocess.Popen([sys.executable, str(SCRIPT), "churn", str(path), str(n_batches)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while not path.exists():  # the first publish
+    while True:  # the first publish
         assert writer.poll() is None, writer.communicate()[1]
-        time.sleep(0.02)
+        try:
+            run_query(path, "SELECT 1")
+            break
+        except NoWarehouse:
+            time.sleep(0.02)
     reader = subprocess.Popen([sys.executable, "-c", READER, str(path), str(done)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # ... and this process reads too, opening the snapshot afresh each time.
