@@ -1,6 +1,6 @@
 """`python -m bench` (= `make bench`): every benchmark, one line per comparison, one JSON file.
 
-    .venv/bin/python -m bench [--quick] [--only NAME ...] [--list]
+    .venv/bin/python -m bench [--quick] [--only NAME ...] [--sizes N,N,...] [--list]
 
 Each benchmark is its own script, run here as a subprocess one after the other (never side by
 side: they would share the two cores) with `--out FILE.json`; this module reads those files and
@@ -100,6 +100,21 @@ def _e2e_lines(r: dict[str, Any]) -> list[Comparison]:
     return out
 
 
+def _history_lines(r: dict[str, Any]) -> list[Comparison]:
+    """One line per history size: the run's wall time against the smallest history's (above 1
+    would mean the larger history's run is faster; the target is >= 1/1.3)."""
+    rows = r["history"]
+    base = rows[0]
+    return [
+        _cmp(f"run of 1,000 pages on {row['history_articles']:,} history", row["run_wall_s"],
+             base["run_wall_s"], round(base["run_wall_s"] / row["run_wall_s"], 3), "s",
+             f"the same run on {base['history_articles']:,} articles of history",
+             peak_rss_gib=row["peak_rss_gib"], publish_s=row["publish_s"],
+             disk_over_live=row.get("disk_over_live"))
+        for row in rows
+    ]
+
+
 BENCHMARKS = (
     # Three runs of each side, best kept: on this shared VM one run varies by +-15%.
     Benchmark("extraction", "bench/bench_extract.py", ("--runs", "3"),
@@ -111,6 +126,9 @@ BENCHMARKS = (
     # best moved 67-88 s between make bench runs on the same code); one in --quick.
     Benchmark("e2e", "bench/bench_e2e.py", ("--runs", "3"),
               ("--pages", "200", "1000", "--ephemeral-at", "0", "--runs", "1"), _e2e_lines),
+    # One scheduled run on growing histories (issue 19); --sizes overrides the sizes.
+    Benchmark("history", "bench/bench_history.py", ("--sizes", "10000,50000,200000"),
+              ("--sizes", "2000,10000"), _history_lines),
 )
 
 
@@ -127,7 +145,7 @@ def line(c: Comparison) -> str:
             f" {c['unit']:<8} ({c['reference_is']})  ratio {_fmt(c['ratio'])}")
 
 
-def run_one(b: Benchmark, quick: bool) -> dict[str, Any]:
+def run_one(b: Benchmark, quick: bool, sizes: str | None = None) -> dict[str, Any]:
     script = REPO / b.script
     if not script.is_file():
         print(f"[{b.name}] skipped: {b.script} is not there", flush=True)
@@ -135,6 +153,8 @@ def run_one(b: Benchmark, quick: bool) -> dict[str, Any]:
     out = RESULTS / f"{b.name}.json"
     out.unlink(missing_ok=True)
     args = list(b.quick if quick else b.full)
+    if sizes and b.name == "history":
+        args = ["--sizes", sizes]
     cmd = [PYTHON, str(script), *args, "--out", str(out)]
     print(f"[{b.name}] {' '.join([Path(PYTHON).name, b.script, *args])}", flush=True)
     started = time.perf_counter()
@@ -213,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=[b.name for b in BENCHMARKS],
                         help="run only these benchmarks")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument("--sizes", default=None, metavar="N,N,...",
+                        help="history sizes for the history benchmark (e.g. 10000,100000)")
     args = parser.parse_args(argv)
     if args.list:
         for b in BENCHMARKS:
@@ -224,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
     started = datetime.now(UTC)
     load_before = os.getloadavg()
-    entries = [run_one(b, args.quick) for b in chosen]
+    entries = [run_one(b, args.quick, args.sizes) for b in chosen]
     comparisons = [c for e in entries for c in e["comparisons"]]
 
     print()
@@ -255,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         "comparisons": comparisons,
         "benchmarks": entries,
     }
+    history = next((e for e in entries if e["name"] == "history" and e.get("raw")), None)
+    if history is not None:
+        report["history"] = history["raw"]["history"]
     text = json.dumps(report, indent=2, default=str) + "\n"
     (RESULTS / "bench.json").write_text(text, encoding="utf-8")
     print(f"written {RESULTS / 'bench.json'}")

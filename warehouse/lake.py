@@ -118,6 +118,23 @@ def attach(
     con.execute(f"USE {ALIAS}")
 
 
+def session_sql(path: Path, snapshot: int | None) -> str:
+    """The statements that open the lake at `path` read-only in a user's own DuckDB 1.5.5
+    session (the CLI or Python), at `snapshot` (the published one: a run's stages are
+    committed one by one, and only a published snapshot holds whole runs)."""
+    path = Path(path).resolve()
+    lines = [f"LOAD {quote(str(extension_file(m, n)))};" for m, n in _EXTENSIONS]
+    options = [f"DATA_PATH {quote(str(data_path(path)) + '/')}", "READ_ONLY"]
+    if snapshot is not None:
+        options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+    lines.append(
+        f"ATTACH {quote('ducklake:sqlite:' + str(catalog_path(path)))} AS news"
+        f" ({', '.join(options)});"
+    )
+    lines.append("USE news;")
+    return "\n".join(lines)
+
+
 def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
     row = con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchone()
     return int(row[0]) if row else 0

@@ -18,7 +18,7 @@ from warehouse.schema import CURRENT_VERSION
 
 __all__ = [
     "EventSummary", "NoWarehouse", "QueryError", "QueryResult", "WarehouseError",
-    "event_summaries", "read_only", "run_query", "table_counts",
+    "event_summaries", "read_only", "run_query", "session_sql", "table_counts",
 ]
 
 # A query connection reads the published snapshot and nothing else: the lake is attached
@@ -93,6 +93,14 @@ def read_only(
         yield con
     finally:
         con.close()
+
+
+def session_sql(path: Path, *, as_of_run: str | None = None) -> str:
+    """The lines that open the published snapshot (or the one `as_of_run` published) in the
+    user's own DuckDB session: `newsdedup query --session-sql`."""
+    with read_only(path, locked_down=False, as_of_run=as_of_run) as con:
+        snapshot = lake.current_snapshot(con)
+    return lake.session_sql(path, snapshot)
 
 
 def run_query(

@@ -24,7 +24,7 @@ def add_parser(sub: Any, name: str) -> None:
         "--only", default=None, metavar="NAME,...",
         help=f"export only these (default all: {', '.join(EXPORTS)})",
     )
-    parser.add_argument("--warehouse", type=Path, default=None, help="warehouse file")
+    parser.add_argument("--warehouse", type=Path, default=None, help="warehouse directory")
     parser.add_argument("--config", type=Path, default=None, help="settings file")
     parser.set_defaults(handler=run)
 

@@ -1,4 +1,5 @@
-"""`newsdedup query "SQL" [--format table|csv|json]`: read-only SQL on the published warehouse."""
+"""`newsdedup query "SQL" [--format table|csv|json] [--as-of-run RUN_ID]`: read-only SQL on the
+published warehouse, or on the snapshot an earlier run published."""
 
 from __future__ import annotations
 
@@ -12,15 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from flows.config import ConfigError, load_settings
-from warehouse.queries import QueryResult, WarehouseError, run_query
+from warehouse.queries import QueryResult, WarehouseError, run_query, session_sql
 
 
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(name, help="run read-only SQL on the warehouse")
-    parser.add_argument("sql", help='one SQL statement, e.g. "SELECT * FROM latest_events"')
+    parser.add_argument("sql", nargs="?", default=None,
+                        help='one SQL statement, e.g. "SELECT * FROM latest_events"')
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    parser.add_argument("--warehouse", type=Path, default=None, help="warehouse file")
+    parser.add_argument("--warehouse", type=Path, default=None, help="warehouse directory")
     parser.add_argument("--config", type=Path, default=None, help="settings file")
+    parser.add_argument("--as-of-run", default=None, metavar="RUN_ID",
+                        help="read the warehouse as that run published it (time travel)")
+    parser.add_argument("--session-sql", action="store_true",
+                        help="print the lines that open the published warehouse in your own"
+                             " DuckDB 1.5.5 session, and exit")
     parser.set_defaults(handler=run)
 
 
@@ -62,7 +69,13 @@ def format_table(result: QueryResult, max_width: int = 60) -> str:
 def run(args: argparse.Namespace) -> int:
     try:
         path = warehouse_path(args)
-        result = run_query(path, args.sql)
+        if args.session_sql:
+            print(session_sql(path, as_of_run=args.as_of_run))
+            return 0
+        if args.sql is None:
+            print("newsdedup query: give one SQL statement, or --session-sql", file=sys.stderr)
+            return 2
+        result = run_query(path, args.sql, as_of_run=args.as_of_run)
     except (ConfigError, WarehouseError) as exc:  # NoWarehouse, QueryError, WarehouseBusy, ...
         print(f"newsdedup query: {exc}", file=sys.stderr)
         return 2

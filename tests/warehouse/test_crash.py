@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from warehouse.queries import read_only, run_query
 from warehouse import lake
+from warehouse.queries import read_only, run_query
 from warehouse.store import Warehouse
 
 SCRIPT = Path(__file__).with_name("loadscript.py")

@@ -111,3 +111,22 @@ def test_query_command_refuses_writes_and_changes_nothing(
     assert main(["query", "SELECT count(*) AS n FROM events", "--warehouse", str(warehouse),
                  "--format", "csv"]) == 0
     assert capsys.readouterr().out.split() == ["n", "1"]
+
+
+def test_session_sql_opens_the_published_warehouse_in_a_users_own_session(
+    warehouse: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["query", "--session-sql", "--warehouse", str(warehouse)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    con = duckdb.connect()
+    for statement in lines:
+        con.execute(statement)
+    assert con.execute("SELECT count(*) FROM events").fetchone() == (1,)
+    with pytest.raises(duckdb.Error):  # read-only
+        con.execute("DELETE FROM events")
+    # Time travel: the run's first published snapshot, by run id or by version.
+    assert main(["query", "SELECT count(*) AS n FROM events", "--as-of-run", "r1",
+                 "--warehouse", str(warehouse), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.split() == ["n", "1"]
+    first = run_query(warehouse, "SELECT min(snapshot_id) FROM published").rows[0][0]
+    assert run_query(warehouse, f"SELECT count(*) FROM runs AT (VERSION => {first})").rows

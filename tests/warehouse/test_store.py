@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,10 +8,10 @@ import pytest
 
 from dedupe.records import Assignment, DocState, Event, Grouping
 from extract.records import Article, FetchedPage, Reason
+from warehouse import lake
 from warehouse.errors import WarehouseBusy, WarehouseCorrupt, WarehouseError
 from warehouse.queries import NoWarehouse, QueryError, read_only, run_query
 from warehouse.schema import CURRENT_VERSION, MIGRATIONS, migrate
-from warehouse import lake
 from warehouse.store import RunCounts, Warehouse, hold_run_lock
 
 NOW = datetime(2025, 1, 8, 12, 0, tzinfo=UTC)
@@ -328,9 +326,13 @@ def test_driver_errors_in_a_load_leave_as_warehouse_error(tmp_path: Path) -> Non
     with Warehouse.open(tmp_path / "w.duckdb") as wh:
         with pytest.raises(WarehouseError, match="rolled back"):
             with wh.atomic() as con:
-                con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('r', now(), 'x')")
+                con.execute(
+                    "INSERT INTO runs (run_id, started_at, status) VALUES ('r', now(), 'x')"
+                )
                 # NULL in a NOT NULL column: a constraint error
-                con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('s', now(), NULL)")
+                con.execute(
+                    "INSERT INTO runs (run_id, started_at, status) VALUES ('s', now(), NULL)"
+                )
         assert wh.con.execute("SELECT count(*) FROM runs").fetchone() == (0,)
 
 
