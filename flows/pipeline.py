@@ -687,11 +687,15 @@ def _stages(
     t0 = time.perf_counter()
     discoveries = {discover_source.submit(s, settings.fetch): s.name for s in settings.sources}
 
+    # One warehouse session through discovery, for each source's URL states (opening the
+    # lake costs about a second: loading the extensions). Nothing else writes meanwhile: the
+    # loads come after extraction, and the run lock keeps other runs out.
+    state_reader = Warehouse.open(settings.warehouse_path, publish=False)
+
     def fetch(name: str) -> None:
         """Submit the fetch of a discovered source; its pages go onto `feed`."""
         targets = discovered[name][0]
-        with Warehouse.open(settings.warehouse_path, publish=False) as wh:
-            states = wh.url_states(t.url for t in targets)  # this source's URLs only
+        states = wh.url_states(t.url for t in targets)  # this source's URLs only
         fut = fetch_source.with_options(
             timeout_seconds=fetch_timeout_s(len(targets), settings.fetch)
         ).submit(name, names.index(name), _quoted(targets), settings.fetch, _quoted(states),
@@ -704,8 +708,9 @@ def _stages(
         for fut, name in discoveries.items():
             discovered[name] = _discovered(fut)
         discover_done = time.perf_counter()
-        for name in names:
-            fetch(name)
+        with state_reader as wh:
+            for name in names:
+                fetch(name)
         in_order = [page for _, page in sorted(feed, key=lambda kp: kp[0])]  # by PageKey
         _raise_fetch_failure(fetches.values())
         fetch_done = time.perf_counter()
@@ -721,7 +726,7 @@ def _stages(
         # the fetch tasks' backstops.
         extraction = extract_feed.submit(_label(names), feed, ex.workers, ex.timeout_s)
         try:
-            with _switch_interval(SWITCH_INTERVAL_S):
+            with _switch_interval(SWITCH_INTERVAL_S), state_reader as wh:
                 for fut in as_completed(list(discoveries)):
                     name = discoveries[fut]
                     discovered[name] = _discovered(fut)

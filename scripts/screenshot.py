@@ -79,7 +79,7 @@ def run_sample(api: str, home: Path) -> None:
 
     with serve_directory(SAMPLE_DIR) as base_url:
         config = home / "newsdedup.toml"
-        config.write_text(demo_config(base_url, home / "newsdedup.duckdb"), encoding="utf-8")
+        config.write_text(demo_config(base_url, home / "newsdedup.lake"), encoding="utf-8")
         env = dict(os.environ, PREFECT_API_URL=api, PREFECT_HOME=str(home))
         subprocess.run([sys.executable, "-m", "flows.cli", "run", "--config", str(config)],
                        cwd=REPO, env=env, check=True)

@@ -130,6 +130,10 @@ class RunCounts:
     failures: Mapping[str, int] | None = None
 
 
+# Maintenance compacts small files into files of about this size (see Warehouse.maintain).
+TARGET_FILE_SIZE = "64MB"
+
+
 class Warehouse:
     """The single writer. Use as a context manager: `with Warehouse.open(path) as wh: ...`."""
 
@@ -649,9 +653,16 @@ class Warehouse:
         files_before, bytes_before = lake.data_files(self.path)
         cutoff = _naive_utc(now - timedelta(days=keep_days))
         published = self.published_snapshot()
-        n_before = self._count_snapshots()
         con = self.con
         try:
+            # Compaction merges files smaller than the target into files of about that size
+            # and leaves larger ones alone: a day's small files are merged, the history's big
+            # files are not rewritten again (DuckLake's default target is 512 MB, whose merges
+            # took 2.3 GiB of memory on 200,000 articles of history).
+            con.execute(
+                f"CALL ducklake_set_option('{lake.ALIAS}', 'target_file_size', ?)",
+                [TARGET_FILE_SIZE],
+            )
             con.execute(f"CALL ducklake_merge_adjacent_files('{lake.ALIAS}')")
             # Rewrite files that are mostly deleted rows (merges rewrite grouping state rows).
             con.execute(f"CALL ducklake_rewrite_data_files('{lake.ALIAS}')")
@@ -663,10 +674,10 @@ class Warehouse:
             older_than = cutoff
             if keep_from and keep_from[0] is not None:
                 older_than = min(cutoff, _naive_utc(keep_from[0]))  # type: ignore[type-var]
-            con.execute(
+            expired = con.execute(
                 f"CALL ducklake_expire_snapshots('{lake.ALIAS}', older_than => ?::TIMESTAMPTZ)",
                 [older_than],
-            )
+            ).fetchall()
             con.execute(f"CALL ducklake_cleanup_old_files('{lake.ALIAS}', cleanup_all => true)")
             con.execute(
                 f"CALL ducklake_delete_orphaned_files('{lake.ALIAS}', cleanup_all => true)"
@@ -678,7 +689,7 @@ class Warehouse:
             "elapsed_s": round(time.perf_counter() - t0, 3),
             "files_before": files_before, "files_after": files_after,
             "bytes_before": bytes_before, "bytes_after": bytes_after,
-            "snapshots_expired": n_before - self._count_snapshots(),
+            "snapshots_expired": len(expired),
         }
         self.con.execute(
             "INSERT INTO maintenance VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -693,9 +704,6 @@ class Warehouse:
         last = row[0] if row else None
         return last is None or _naive_utc(now) - last >= timedelta(hours=every_hours)  # type: ignore[operator]
 
-    def _count_snapshots(self) -> int:
-        row = self.con.execute(f"SELECT count(*) FROM {lake.ALIAS}.snapshots()").fetchone()
-        return int(row[0]) if row else 0
 
 
 def _flatten_aliases(con: duckdb.DuckDBPyConnection) -> None:
