@@ -5,6 +5,7 @@ as the flow keeps them in the warehouse between scheduled runs. Used by `newsded
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dedupe.grouping import group
@@ -21,19 +22,47 @@ def cut(docs: Sequence[Document], n_runs: int) -> Iterator[Sequence[Document]]:
         yield docs[start : start + size]
 
 
+def open_states(
+    states: Iterable[DocState], dates: dict[str, datetime | None], since: datetime
+) -> list[DocState]:
+    """The states of the groups still open at `since`, by the rule the flow's warehouse
+    applies (warehouse.store.Warehouse.dedupe_states): every member of an event (else of a
+    copy group, else the document alone) with a member dated at or after `since`. An undated
+    document counts as open (the warehouse dates it by when it was first seen)."""
+    states = list(states)
+
+    def key(s: DocState) -> str:
+        return s.event_id or s.copy_id or s.doc_id
+
+    def is_open(doc_id: str) -> bool:
+        when = dates.get(doc_id)
+        return when is None or when >= since
+
+    open_keys = {key(s) for s in states if is_open(s.doc_id)}
+    return [s for s in states if key(s) in open_keys]
+
+
 def group_in_runs(
     runs: Iterable[Sequence[Document]],
     settings: GroupingSettings = DEFAULT,
     storage_config: dict[str, Any] | None = None,
+    open_days: float | None = None,
 ) -> dict[str, Assignment]:
     """Group each run onto the states the earlier runs left. Returns every document's final
     assignment: the rule and evidence of the run that placed it, the event and copy ids as
-    they stand after the last run (an id merged away is resolved to its survivor)."""
+    they stand after the last run (an id merged away is resolved to its survivor).
+    `open_days`: give each run only the open groups' states (open_states, from the run's
+    earliest dated document less open_days), as the scheduled flow does; None gives all."""
     states: dict[str, DocState] = {}
     placed: dict[str, Assignment] = {}
+    dates: dict[str, datetime | None] = {}
     for run in runs:
-        grouping = group(run, list(states.values()), settings=settings,
-                         storage_config=storage_config)
+        prior = list(states.values())
+        run_dates = [w for d in run if (w := _utc(d.published_at)) is not None]
+        if open_days is not None and run_dates:
+            prior = open_states(prior, dates, min(run_dates) - timedelta(days=open_days))
+        dates.update((d.doc_id, _utc(d.published_at)) for d in run)
+        grouping = group(run, prior, settings=settings, storage_config=storage_config)
         for s in grouping.states:
             states[s.doc_id] = s
         for a in grouping.assignments:
@@ -46,3 +75,9 @@ def group_in_runs(
             doc_id, now.event_id, now.copy_id, a.rule, a.similarity, a.matched_doc_id
         )
     return out
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    if when is None or when.tzinfo is not None:
+        return when
+    return when.replace(tzinfo=UTC)

@@ -43,6 +43,11 @@ def add_parser(sub: Any, name: str) -> None:
         help="also group in N scheduled runs, each onto the state the earlier ones left",
     )
     parser.add_argument(
+        "--open-days", type=float, default=None, metavar="DAYS",
+        help="with --runs: each run sees only the events open within DAYS (as the flow's"
+             " [dedupe] open_days does); default: every earlier state",
+    )
+    parser.add_argument(
         "--order", default="time", metavar="time|shuffle:SEED|input",
         help="the order articles arrive in over --runs (default: time, publication order)",
     )
@@ -106,10 +111,11 @@ def _report(
 
 
 def _grouper(
-    settings: GroupingSettings, runs: int, order: str
+    settings: GroupingSettings, runs: int, order: str, open_days: float | None = None
 ) -> Callable[[Sequence[Document]], dict[str, str | None]]:
     def grouped(docs: Sequence[Document]) -> dict[str, str | None]:
-        placed = group_in_runs(cut(_ordered(list(docs), order), runs), settings)
+        placed = group_in_runs(cut(_ordered(list(docs), order), runs), settings,
+                               open_days=open_days)
         return {d.doc_id: placed[d.doc_id].event_id if d.doc_id in placed else None
                 for d in docs}
     return grouped
@@ -150,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
         if args.runs > 1:
             label = f"{args.runs} runs {args.order}"
             _report(label, gold, _grouper(DEFAULT, args.runs, args.order), docs, halves)
+            if args.open_days is not None:
+                _report(f"{label}, open_days {args.open_days:g}", gold,
+                        _grouper(DEFAULT, args.runs, args.order, args.open_days), docs, halves)
         return 0
     try:
         sweep = [DEFAULT.with_values(join=float(x)) for x in args.thresholds.split(",")]

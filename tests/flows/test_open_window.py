@@ -20,9 +20,13 @@ def test_the_window_starts_open_days_before_the_earliest_new_document() -> None:
     assert open_since([Document("b", "x")], 30, NOW) == NOW - timedelta(days=30)
 
 
+SOURCES = [{"name": "s", "feed": "https://example.org/rss.xml"}]
+
+
 def test_open_days_is_checked_and_named() -> None:
-    assert parse_settings({"dedupe": {"open_days": 7}}).dedupe.open_days == 7.0
+    settings = parse_settings({"dedupe": {"open_days": 7}, "sources": SOURCES})
+    assert settings.dedupe.open_days == 7.0
     with pytest.raises(ConfigError, match=r"\[dedupe\].open_days"):
-        parse_settings({"dedupe": {"open_days": 0}})
+        parse_settings({"dedupe": {"open_days": 0}, "sources": SOURCES})
     with pytest.raises(ConfigError, match=r"\[warehouse\].keep_days"):
-        parse_settings({"warehouse": {"keep_days": "week"}})
+        parse_settings({"warehouse": {"keep_days": "week"}, "sources": SOURCES})
