@@ -84,7 +84,10 @@ def _article_table(stories: list[pages.Story], offset: int) -> pa.Table:
     texts = [_text(s) for s in stories]
     published = [s.published.replace(tzinfo=None) for s in stories]
     seen = [p + timedelta(minutes=30) for p in published]
-    runs = [f"hist-{(offset + i) // 1000:06d}" for i in range(len(stories))]
+    # Run ids as the flow makes them (start time, then a random part), one per 1,000 articles
+    # (`offset` is a multiple of 1,000).
+    runs = [f"{seen[i - i % 1000]:%Y%m%dT%H%M%SZ}-h{(offset + i) // 1000:07d}"
+            for i in range(len(stories))]
     return pa.table({
         "article_id": [url_id(u) for u in urls], "url": urls, "canonical_url": urls,
         "source": [pages.SITES[s.site].slug for s in stories],
@@ -158,7 +161,8 @@ def build_history(path: Path, stories: list[pages.Story]) -> dict[str, Any]:
         ]
         grouping = dedupe.group(docs, [])
         grouped = time.perf_counter()
-        wh.load_grouping("hist-window", grouping, stories[-1].published)
+        wh.load_grouping(f"{stories[-1].published:%Y%m%dT%H%M%SZ}-window", grouping,
+                         stories[-1].published)
         payloads = [s.payload for s in grouping.states[:1000]]
         # Closed events: three articles each, state rows at the window's payload sizes.
         ids = [r[0] for r in con.execute(
@@ -283,7 +287,9 @@ out.write_text(json.dumps({"reads": reads, "errors": errors, "half_runs": half,
 def bench_size(h: int, work: Path, texts: list[pages.Text], api: str, home: Path) -> dict:
     from warehouse.store import Warehouse
 
-    stories = dated(pages.make_stories(texts, h + RUN_PAGES), pages.T0)
+    # The history ends where the measured run begins: now (the run's clock and its run id).
+    start = datetime.now(UTC) - (h + RUN_PAGES) * STEP
+    stories = dated(pages.make_stories(texts, h + RUN_PAGES), start)
     path = work / f"history{h}.lake"
     print(f"history {h:,}: building...", flush=True)
     built = build_history(path, stories[:h])

@@ -312,8 +312,7 @@ class Warehouse:
     def ungrouped_documents(self) -> list[Document]:
         """Articles that extracted well but have no grouping state yet: this run's new ones, and
         any a killed run loaded without grouping. Only the articles of runs whose pages are
-        loaded and whose grouping is not are looked at (run ids start with their start time,
-        so the lake skips older files by their first_run_id statistics), never every text."""
+        loaded and whose grouping is not are looked at, never every text."""
         pending = [
             r[0]
             for r in self.con.execute(
@@ -323,16 +322,26 @@ class Warehouse:
         ]
         if not pending:
             return []
+        # Their articles were first seen after those runs started: a filter the lake answers
+        # from file statistics, so the texts of older files are never read. (A run id without
+        # a `runs` row, as some tests load, falls back to the epoch.)
+        row = self.con.execute(
+            "SELECT coalesce(min(started_at), TIMESTAMP '1970-01-01') FROM runs"
+            " WHERE run_id IN (SELECT unnest(?::VARCHAR[]))"
+            " HAVING count(*) = len(?::VARCHAR[])",
+            [pending, pending],
+        ).fetchone()
+        seen_since = row[0] if row else datetime(1970, 1, 1)
         rows = self.con.execute(
             """
             SELECT a.article_id, a.text, coalesce(a.title, ''), a.canonical_url,
                    coalesce(a.sitename, ''), a.published_at, a.date_source
             FROM articles a ANTI JOIN dedupe_state s ON s.doc_id = a.article_id
-            WHERE a.status = 'ok' AND a.first_run_id >= ?
+            WHERE a.status = 'ok' AND a.first_seen_at >= ? AND a.first_run_id >= ?
               AND a.first_run_id IN (SELECT unnest(?::VARCHAR[]))
             ORDER BY a.article_id
             """,
-            [min(pending), pending],
+            [seen_since, min(pending), pending],
         ).fetchall()
         return [
             Document(
