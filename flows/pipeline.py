@@ -514,12 +514,15 @@ MAINTAIN_EVERY_HOURS = 24.0
 
 
 def _maintain(settings: Settings) -> None:
+    """Maintain the lake when a day has passed since the last time. Published (the row in
+    `maintenance` is then visible); the data readers see is the same before and after."""
     logger = get_run_logger()
     now = datetime.now(UTC)
     with Warehouse.open(settings.warehouse_path, publish=False) as wh:
         if not wh.maintenance_due(now, MAINTAIN_EVERY_HOURS):
             return
         report = wh.maintain(now, settings.keep_days)
+        wh.publish()
     logger.info("maintenance: %s", report)
 
 
