@@ -42,6 +42,24 @@ def open_states(
     return [s for s in states if key(s) in open_keys]
 
 
+def window_start(docs: Sequence[Document], open_days: float, now: datetime) -> datetime:
+    """Where a run's open window starts: the earliest new document's date less open_days.
+    From the documents' dates, not the clock (a replayed stream's dates are years old); an
+    undated document counts as published `now`. Two kinds of date never widen the window, or
+    one stray date would make a run read years of history: a date guessed from the text
+    (`date_guessed`), and one more than open_days before the run's median date (a late report:
+    it is grouped against the open events like the rest)."""
+    dates = sorted(
+        now if d.published_at is None or d.date_guessed else _utc(d.published_at) or now
+        for d in docs
+    )
+    if not dates:
+        return now - timedelta(days=open_days)
+    median = dates[len(dates) // 2]
+    earliest = next(d for d in dates if d >= median - timedelta(days=open_days))
+    return earliest - timedelta(days=open_days)
+
+
 def group_in_runs(
     runs: Iterable[Sequence[Document]],
     settings: GroupingSettings = DEFAULT,
@@ -51,8 +69,8 @@ def group_in_runs(
     """Group each run onto the states the earlier runs left. Returns every document's final
     assignment: the rule and evidence of the run that placed it, the event and copy ids as
     they stand after the last run (an id merged away is resolved to its survivor).
-    `open_days`: give each run only the open groups' states (open_states, from the run's
-    earliest dated document less open_days), as the scheduled flow does; None gives all."""
+    `open_days`: give each run only the open groups' states (open_states from window_start),
+    as the scheduled flow does; None gives all."""
     states: dict[str, DocState] = {}
     placed: dict[str, Assignment] = {}
     dates: dict[str, datetime | None] = {}
@@ -60,7 +78,8 @@ def group_in_runs(
         prior = list(states.values())
         run_dates = [w for d in run if (w := _utc(d.published_at)) is not None]
         if open_days is not None and run_dates:
-            prior = open_states(prior, dates, min(run_dates) - timedelta(days=open_days))
+            # Offline there is no clock: the run's latest date stands for "now".
+            prior = open_states(prior, dates, window_start(run, open_days, max(run_dates)))
         dates.update((d.doc_id, _utc(d.published_at)) for d in run)
         grouping = group(run, prior, settings=settings, storage_config=storage_config)
         for s in grouping.states:

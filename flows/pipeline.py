@@ -47,7 +47,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -60,7 +60,8 @@ from prefect.tasks import Task
 from prefect.utilities.annotations import quote
 
 import dedupe
-from dedupe.records import Document, Grouping
+from dedupe.records import Grouping
+from dedupe.runs import window_start
 from extract.clean import clean_page
 from extract.fetch import Fetcher, FetchPolicy, fetch_all, interleave_by_host
 from extract.pool import clean_pages, failed_article, iter_clean_pages, prestart
@@ -479,7 +480,7 @@ def group_new(settings: Settings, run_id: str) -> tuple[Grouping, frozenset[str]
     existed before (every stored event has members with a grouping state)."""
     with Warehouse.open(settings.warehouse_path, publish=False) as wh:
         docs = wh.ungrouped_documents()
-        since = open_since(docs, settings.dedupe.open_days, datetime.now(UTC))
+        since = window_start(docs, settings.dedupe.open_days, datetime.now(UTC))
         prior = wh.dedupe_states(since) if docs else []
     known = frozenset(s.event_id for s in prior if s.event_id)
     storage = scaleout.redis_storage_config(settings.dedupe, f"newsdedup:{run_id}")
@@ -489,14 +490,6 @@ def group_new(settings: Settings, run_id: str) -> tuple[Grouping, frozenset[str]
         return dedupe.group(docs, prior, storage_config=storage), known
     finally:
         scaleout.drop_redis_keys(storage)
-
-
-def open_since(docs: list[Document], open_days: float, now: datetime) -> datetime:
-    """The oldest event time whose groups can still take these documents: the earliest new
-    document's date (published, else now, when it is first seen) less open_days. From the
-    documents' dates, not the clock: a replayed stream's dates are years old."""
-    times = [d.published_at or now for d in docs]
-    return min(times, default=now) - timedelta(days=open_days)
 
 
 @task(name="load-events", **TASK_OPTIONS)

@@ -7,17 +7,30 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dedupe.records import Document
+from dedupe.runs import window_start
 from flows.config import ConfigError, parse_settings
-from flows.pipeline import open_since
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+def doc(i: int, when: datetime | None, guessed: bool = False) -> Document:
+    return Document(f"d{i}", "x", published_at=when, date_guessed=guessed)
 
 
 def test_the_window_starts_open_days_before_the_earliest_new_document() -> None:
-    docs = [Document("a", "x", published_at=NOW - timedelta(days=400)),
-            Document("b", "x", published_at=None)]
-    assert open_since(docs, 30, NOW) == NOW - timedelta(days=430)
-    assert open_since([Document("b", "x")], 30, NOW) == NOW - timedelta(days=30)
+    # A replayed stream: dates a year old, not the clock, decide.
+    old = NOW - 400 * DAY
+    assert window_start([doc(0, old), doc(1, old + DAY)], 30, NOW) == old - 30 * DAY
+    assert window_start([doc(0, None)], 30, NOW) == NOW - 30 * DAY
+    assert window_start([], 30, NOW) == NOW - 30 * DAY
+
+
+def test_a_stray_or_guessed_date_does_not_open_the_history() -> None:
+    run = [doc(i, NOW - i * DAY) for i in range(5)]
+    expected = NOW - 4 * DAY - 30 * DAY
+    assert window_start([*run, doc(9, NOW - 3000 * DAY)], 30, NOW) == expected  # a late report
+    assert window_start([*run, doc(9, NOW - 300 * DAY, guessed=True)], 30, NOW) == expected
 
 
 SOURCES = [{"name": "s", "feed": "https://example.org/rss.xml"}]
