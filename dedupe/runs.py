@@ -5,12 +5,13 @@ as the flow keeps them in the warehouse between scheduled runs. Used by `newsded
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from dedupe.grouping import group
 from dedupe.records import Assignment, DocState, Document
 from dedupe.settings import DEFAULT, GroupingSettings
+from dedupe.window import as_utc, open_states, window_start
 
 
 def cut(docs: Sequence[Document], n_runs: int) -> Iterator[Sequence[Document]]:
@@ -20,44 +21,6 @@ def cut(docs: Sequence[Document], n_runs: int) -> Iterator[Sequence[Document]]:
     size = -(-len(docs) // n_runs) if docs else 1
     for start in range(0, len(docs), size):
         yield docs[start : start + size]
-
-
-def open_states(
-    states: Iterable[DocState], dates: dict[str, datetime | None], since: datetime
-) -> list[DocState]:
-    """The states of the groups still open at `since`, by the rule the flow's warehouse
-    applies (warehouse.store.Warehouse.dedupe_states): every member of an event (else of a
-    copy group, else the document alone) with a member dated at or after `since`. An undated
-    document counts as open (the warehouse dates it by when it was first seen)."""
-    states = list(states)
-
-    def key(s: DocState) -> str:
-        return s.event_id or s.copy_id or s.doc_id
-
-    def is_open(doc_id: str) -> bool:
-        when = dates.get(doc_id)
-        return when is None or when >= since
-
-    open_keys = {key(s) for s in states if is_open(s.doc_id)}
-    return [s for s in states if key(s) in open_keys]
-
-
-def window_start(docs: Sequence[Document], open_days: float, now: datetime) -> datetime:
-    """Where a run's open window starts: the earliest new document's date less open_days.
-    From the documents' dates, not the clock (a replayed stream's dates are years old); an
-    undated document counts as published `now`. Two kinds of date never widen the window, or
-    one stray date would make a run read years of history: a date guessed from the text
-    (`date_guessed`), and one more than open_days before the run's median date (a late report:
-    it is grouped against the open events like the rest)."""
-    dates = sorted(
-        now if d.published_at is None or d.date_guessed else _utc(d.published_at) or now
-        for d in docs
-    )
-    if not dates:
-        return now - timedelta(days=open_days)
-    median = dates[len(dates) // 2]
-    earliest = next(d for d in dates if d >= median - timedelta(days=open_days))
-    return earliest - timedelta(days=open_days)
 
 
 def group_in_runs(
@@ -76,11 +39,11 @@ def group_in_runs(
     dates: dict[str, datetime | None] = {}
     for run in runs:
         prior = list(states.values())
-        run_dates = [w for d in run if (w := _utc(d.published_at)) is not None]
+        run_dates = [w for d in run if (w := as_utc(d.published_at)) is not None]
         if open_days is not None and run_dates:
             # Offline there is no clock: the run's latest date stands for "now".
             prior = open_states(prior, dates, window_start(run, open_days, max(run_dates)))
-        dates.update((d.doc_id, _utc(d.published_at)) for d in run)
+        dates.update((d.doc_id, as_utc(d.published_at)) for d in run)
         grouping = group(run, prior, settings=settings, storage_config=storage_config)
         for s in grouping.states:
             states[s.doc_id] = s
@@ -94,9 +57,3 @@ def group_in_runs(
             doc_id, now.event_id, now.copy_id, a.rule, a.similarity, a.matched_doc_id
         )
     return out
-
-
-def _utc(when: datetime | None) -> datetime | None:
-    if when is None or when.tzinfo is not None:
-        return when
-    return when.replace(tzinfo=UTC)

@@ -61,7 +61,7 @@ from prefect.utilities.annotations import quote
 
 import dedupe
 from dedupe.records import Grouping
-from dedupe.runs import window_start
+from dedupe.window import window_start
 from extract.clean import clean_page
 from extract.fetch import Fetcher, FetchPolicy, fetch_all, interleave_by_host
 from extract.pool import clean_pages, failed_article, iter_clean_pages, prestart

@@ -1,11 +1,11 @@
-"""dedupe.runs.open_states: the offline twin of Warehouse.dedupe_states(since)."""
+"""dedupe.window.open_states: the offline twin of Warehouse.dedupe_states(since)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from dedupe.records import DocState
-from dedupe.runs import open_states
+from dedupe.window import open_states
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

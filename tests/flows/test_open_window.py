@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dedupe.records import Document
-from dedupe.runs import window_start
+from dedupe.window import window_start
 from flows.config import ConfigError, parse_settings
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
