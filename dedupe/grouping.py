@@ -183,7 +183,9 @@ def _from_state(state: DocState, signer: Signer) -> _Doc | None:
         body = json.loads(state.payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise PayloadError(f"payload of {state.doc_id!r} is not dedupe JSON: {err}") from err
-    if body.get("v") != PAYLOAD_VERSION:
+    if body.get("v") == 2 and not body.get("too_short"):
+        body = _upgrade_v2(body, state)
+    if body.get("v") not in (2, PAYLOAD_VERSION):
         raise PayloadError(
             f"payload of {state.doc_id!r} has version {body.get('v')!r}, expected "
             f"{PAYLOAD_VERSION}: re-run grouping over those documents to rebuild their state"
@@ -229,6 +231,23 @@ def _from_state(state: DocState, signer: Signer) -> _Doc | None:
         event_id=state.event_id,
         piece=body["piece"],
     )
+
+
+def _upgrade_v2(body: dict[str, Any], state: DocState) -> dict[str, Any]:
+    """A version-2 payload (written before grouping kept pieces and date sources; it profiled
+    every document)
+    read as version 3, so a warehouse grouped by an older release goes on without regrouping:
+    its events become the pieces, since an event was the unit an older run decided, and its
+    name words stand in for the entity words they are a subset of. Its dates count as real:
+    the older release did not record where a date came from."""
+    terms = _terms(body["terms"], body["weights"])
+    return body | {
+        "v": PAYLOAD_VERSION,
+        "guessed": False,
+        "piece": _hash_id("k", state.event_id) if state.event_id else None,
+        "bsig": _b64(ev.block_signatures([_top_terms(terms, BLOCK_TERMS)])[0], "<u4"),
+        "entities": body["names"],
+    }
 
 
 def _array(b64: str, dtype: str) -> np.ndarray:
