@@ -49,6 +49,8 @@ from dedupe.settings import DEFAULT, GroupingSettings
 from dedupe.text import MIN_WORDS, SHINGLE_SIZE, words
 
 PAYLOAD_VERSION = 3
+# Copies further apart than this (real publication dates) are not copies: see _assign_copies.
+COPY_DAYS = 30
 CANONICAL_RULE = "earliest_published"  # the event's oldest member in canonical order
 
 
@@ -430,6 +432,12 @@ def _assign_copies(
     words = [headline_terms(d.headline) if d.titled else frozenset[str]() for d in all_docs]
     pairs = [(a, b, s) for a, b, s in pairs if not words[a].isdisjoint(words[b])
              or not words[a] or not words[b]]
+    # Nor is the same text published more than COPY_DAYS apart (both dates real): GVA dev's
+    # remaining chrome groups spanned months. B-cubed precision 0.950 -> 0.959 (F1 0.888 ->
+    # 0.891; 0.891 at 7 days too); ECB+ has no dates.
+    days = [d.real_day for d in all_docs]
+    pairs = [(a, b, s) for a, b, s in pairs
+             if days[a] is None or days[b] is None or abs(days[a] - days[b]) <= COPY_DAYS]
     uf = UnionFind(len(all_docs))
     first_with_copy: dict[str, int] = {}
     for i, d in enumerate(all_docs):
