@@ -44,7 +44,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -62,11 +61,12 @@ from prefect.utilities.annotations import quote
 import dedupe
 from dedupe.records import Grouping
 from extract.clean import clean_page
-from extract.fetch import Fetcher, FetchPolicy, fetch_all, interleave_by_host
+from extract.fetch import Fetcher, iter_fetch_indexed
+from extract.policy import FetchPolicy
 from extract.pool import clean_pages, failed_article, iter_clean_pages, prestart
 from extract.records import Article, FetchedPage, Reason, Source, Target
 from extract.sources import discover
-from extract.urls import canonicalize, site_of
+from extract.urls import site_of
 from flows import reporting, scaleout
 from flows.config import Settings, load_settings
 from warehouse.errors import WarehouseBusy
@@ -171,9 +171,9 @@ def _quoted(value: _V) -> _V:
 @task(name="discover", task_run_name="discover-{source.name}", timeout_seconds=DISCOVER_TIMEOUT_S,
       **TASK_OPTIONS)
 async def discover_source(
-    source: Source, policy: FetchPolicy
+    source: Source, fetcher: Fetcher
 ) -> tuple[list[Target], list[FetchedPage]]:
-    targets, failures = await anyio.to_thread.run_sync(discover, source, policy)
+    targets, failures = await anyio.to_thread.run_sync(discover, source, fetcher)
     get_run_logger().info(
         "%s: %d targets, %d discovery failures", source.name, len(targets), len(failures)
     )
@@ -317,28 +317,6 @@ class PageFeed:
             self.close()
 
 
-def split_deferred(
-    targets: list[Target], states: dict[str, UrlState], now: datetime
-) -> tuple[list[FetchedPage], list[Target]]:
-    """URLs deferred by an earlier Retry-After (not contacted: their outcome is DEFERRED), and
-    the targets due now."""
-    due: list[Target] = []
-    deferred: list[FetchedPage] = []
-    for t in targets:
-        state = states.get(t.url)
-        if state and state.retry_after and state.retry_after.replace(tzinfo=UTC) > now:
-            deferred.append(
-                FetchedPage(
-                    url=t.url, final_url=t.url, source=t.source, status=Reason.DEFERRED,
-                    fetched_at=now, retry_after=state.retry_after.replace(tzinfo=UTC),
-                    detail="deferred by an earlier Retry-After", attempt=0,
-                )
-            )
-        else:
-            due.append(t)
-    return deferred, due
-
-
 def fetch_into(
     feed: PageFeed,
     source_index: int,
@@ -348,51 +326,20 @@ def fetch_into(
     now: datetime,
     fetcher: Fetcher | None = None,
 ) -> Counter[str]:
-    """Fetch `targets` (sending back stored validators; deferred URLs not contacted) and put
-    each page on `feed` as soon as it is fetched. Returns the count of each outcome.
-
-    One fetch_all call per URL (with its repeats: the targets with the same canonical URL), on
-    policy.concurrency threads sharing `fetcher` (the run's: one robots.txt cache, and per-host
-    and overall limits that hold across sources; its own when None), in fetch_all's
-    host-interleaved order: the same requests, limits and outcomes as one fetch_all over the
-    source, but each page is handed on when it arrives (fetch_all runs a one-URL call in the
-    calling thread). Batches of URLs per call would make every batch wait for its slowest
-    request, up to total_timeout_s on the web."""
-    deferred, due = split_deferred(targets, states, now)
-    outcomes: Counter[str] = Counter(str(p.status) for p in deferred)
-    feed.put(source_index, list(enumerate(deferred)))
-    offset = len(deferred)
-    validators = {t.url: states[t.url].validators for t in due if t.url in states}
-    repeats: dict[str, list[int]] = {}
-    for i, t in enumerate(due):
-        repeats.setdefault(canonicalize(t.url), []).append(i)
-    groups = {group[0]: group for group in repeats.values()}
-    if not groups:
-        return outcomes
-    lock = threading.Lock()
-
+    """Fetch `targets` with `fetcher` (the run's: one robots.txt cache, and per-host and overall
+    limits that hold across sources; its own when None), sending back stored validators and not
+    contacting URLs deferred by an earlier Retry-After, and put each page on `feed`, keyed by
+    its target's position, as soon as it is fetched. Returns the count of each outcome."""
+    known = [(t.url, states[t.url]) for t in targets if t.url in states]
+    validators = {url: state.validators for url, state in known}
+    not_before = {url: state.retry_after for url, state in known if state.retry_after}
+    outcomes: Counter[str] = Counter()
     with nullcontext(fetcher) if fetcher is not None else Fetcher(policy) as shared:
-
-        def fetch_group(first: int) -> None:
-            indices = groups[first]
-            pages = fetch_all([due[i] for i in indices], policy, validators, fetcher=shared)
-            # fetch_all numbered the repeats within this call; number them within the source.
-            pages = [
-                replace(p, detail=f"same canonical URL as target {first}")
-                if p.status is Reason.DUPLICATE_URL else p
-                for p in pages
-            ]
-            with lock:
-                outcomes.update(str(p.status) for p in pages)
-            feed.put(source_index, [(offset + i, p) for i, p in zip(indices, pages, strict=True)])
-
-        # fetch_all's round-robin over hosts (one implementation, not two).
-        order = interleave_by_host(list(groups), due)
-        with ThreadPoolExecutor(
-            min(policy.concurrency, len(order)), thread_name_prefix="newsdedup-fetch"
-        ) as pool:
-            for _ in pool.map(fetch_group, order):  # re-raises a worker's exception
-                pass
+        for position, page in iter_fetch_indexed(
+            targets, shared, validators, not_before=not_before, now=now
+        ):
+            outcomes[str(page.status)] += 1
+            feed.put(source_index, [(position, page)])
     return outcomes
 
 
@@ -662,7 +609,7 @@ def _stages(
     fetches: dict[str, PrefectFuture[Any]] = {}
     feed = PageFeed(len(settings.sources))
     t0 = time.perf_counter()
-    discoveries = {discover_source.submit(s, settings.fetch): s.name for s in settings.sources}
+    discoveries = {discover_source.submit(s, fetcher): s.name for s in settings.sources}
 
     def fetch(name: str) -> None:
         """Submit the fetch of a discovered source; its pages go onto `feed`."""

@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from extract.fetch import Fetcher, FetchPolicy
+from extract.fetch import Fetcher
+from extract.policy import FetchPolicy
 from extract.records import Reason, Target
 
 PAGE = b"<!DOCTYPE html><p>" + b"kept alive " * 50 + b"</p>"

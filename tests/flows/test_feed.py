@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from extract.fetch import Fetcher, FetchPolicy
+from extract.fetch import Fetcher
+from extract.policy import FetchPolicy
 from extract.records import FetchedPage, Reason, Target, Validators
 from flows import pipeline
 from flows.pipeline import PageFeed
@@ -77,11 +78,13 @@ def test_fetch_into_puts_every_target_once_keyed_in_input_order() -> None:
     got = list(feed)
     assert sorted(k for k, _ in got) == [(3, 0), (3, 1), (3, 2), (3, 3)]
     by_key = dict(got)
-    assert by_key[(3, 0)].status is Reason.DEFERRED  # deferred first, as fetch_due gave them
-    assert [by_key[(3, i)].url for i in (1, 2, 3)] == [
+    # Keyed by the target's position in the source (iter_fetch_indexed): a deferred URL keeps
+    # its place; it no longer moves to the front.
+    assert by_key[(3, 1)].status is Reason.DEFERRED
+    assert [by_key[(3, i)].url for i in (0, 2, 3)] == [
         "http://a.test/1", "http://a.test/2", "http://a.test/1#frag"]
     assert by_key[(3, 3)].status is Reason.DUPLICATE_URL
-    assert by_key[(3, 3)].detail == "same canonical URL as target 0"  # index among due targets
+    assert by_key[(3, 3)].detail == "same canonical URL as target 0"  # index among targets
     assert outcomes == {"deferred": 1, "ok": 2, "duplicate_url": 1}
     assert feed.fetch_finished_at is not None
 

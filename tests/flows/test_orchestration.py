@@ -12,7 +12,7 @@ import pytest
 from prefect.states import Completed, Failed
 
 from dedupe.records import Event
-from extract.fetch import FetchPolicy
+from extract.policy import FetchPolicy
 from flows import reporting, scaleout
 from flows.pipeline import (
     STAGES,

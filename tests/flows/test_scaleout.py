@@ -15,7 +15,8 @@ import pytest
 import dedupe
 from dedupe.records import Document
 from extract.clean import clean_html
-from extract.fetch import FetchPolicy
+from extract.fetch import Fetcher
+from extract.policy import FetchPolicy
 from extract.records import Reason, Source, SourceKind
 from extract.sources import discover
 from flows import pipeline, scaleout
@@ -129,13 +130,14 @@ def test_extraction_runs_as_batch_tasks_on_a_dask_local_cluster(
         }),
     )
     policy = FetchPolicy(allow_private_networks=True, per_host_delay_s=0.0)
-    targets, failures = discover(
-        Source("sample", SourceKind.FEED, (f"{sample_site}/feed.xml",)), policy
-    )
+    with Fetcher(policy) as fetcher:
+        targets, failures = discover(
+            Source("sample", SourceKind.FEED, (f"{sample_site}/feed.xml",)), fetcher
+        )
     assert targets and not failures
-    from extract.fetch import fetch_all
+    from tests.extract.fetching import fetch_in_order
 
-    pages = fetch_all(targets, policy)
+    pages = fetch_in_order(targets, policy)
     settings = Settings(
         warehouse_path=tmp_path / "w.duckdb", sources=(), fetch=policy,
         extract=ExtractSettings(executor="dask", timeout_s=30.0),
