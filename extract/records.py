@@ -76,7 +76,7 @@ class Target:
     """A page to fetch, found by discovery. No HTTP request is made when `body` holds the
     content, or when `local_path` says where on this machine it is (a file, or with
     `warc_offset` one WARC record): directory and WARC discovery set `local_path`, so that a
-    million-page archive is listed without being held, and fetch_all reads each page when due."""
+    million-page archive is listed without being held, and iter_fetch reads each page when due."""
 
     url: str
     source: str

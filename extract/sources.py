@@ -96,9 +96,7 @@ class _Discovery:
         except OSError as exc:
             self.fail(uri, Reason.CONNECT_ERROR, f"cannot read {path}: {exc.strerror or exc}")
             return None
-        if path.name.endswith(".gz") or raw[:2] == b"\x1f\x8b":
-            return self.gunzip(uri, raw, max_bytes)
-        return raw
+        return self.gunzip(uri, raw, max_bytes)  # as it is unless it starts with gzip's magic
 
     def gunzip(self, url: str, raw: bytes, max_bytes: int) -> bytes | None:
         try:

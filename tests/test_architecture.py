@@ -106,3 +106,19 @@ def test_extract_modules_import_only_the_layers_below() -> None:
         if upward or crossing or network:
             offenders[name] = upward + crossing + network
     assert offenders == {}
+
+
+def test_flow_tasks_live_in_tasks_py_and_executors_only_wire_them() -> None:
+    """flows/tasks.py defines every Prefect task; the flow is in pipeline.py; the feed and the
+    executors wire tasks together and never open the warehouse themselves."""
+    offenders = []
+    for path in sorted((REPO / "flows").rglob("*.py")):
+        name = str(path.relative_to(REPO))
+        text = path.read_text(encoding="utf-8")
+        if "@task(" in text and name != "flows/tasks.py":
+            offenders.append(f"{name}: defines a task")
+        if "@flow(" in text and name != "flows/pipeline.py":
+            offenders.append(f"{name}: defines a flow")
+        if name.startswith(("flows/executors/", "flows/feed.py")) and "Warehouse" in text:
+            offenders.append(f"{name}: opens the warehouse")
+    assert offenders == []

@@ -1,5 +1,6 @@
-"""OriginPool (extract/fetch.py): keep-alive connections are reused per origin, and a connection
-that cannot serve another request (body left unread, server said close) is never handed out."""
+"""httpcore's pool under GuardedTransport (extract/http.py): keep-alive connections are reused
+per origin, and a connection that cannot serve another request (body left unread, server said
+close) is never handed out."""
 
 from __future__ import annotations
 

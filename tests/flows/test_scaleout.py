@@ -17,10 +17,12 @@ from dedupe.records import Document
 from extract.clean import clean_html
 from extract.fetch import Fetcher
 from extract.policy import FetchPolicy
+from extract.pool import clean_pages
 from extract.records import Reason, Source, SourceKind
 from extract.sources import discover
-from flows import pipeline, scaleout
+from flows import scaleout
 from flows.config import DedupeSettings, ExtractSettings, Settings
+from flows.executors import dask as dask_executor
 from flows.sampleserver import SAMPLE_DIR
 from tests.flows.prefectserver import PrefectServer
 
@@ -147,13 +149,13 @@ def test_extraction_runs_as_batch_tasks_on_a_dask_local_cluster(
     def on_dask() -> tuple[str, list]:
         from prefect.runtime import flow_run
 
-        return flow_run.id, pipeline._extract_on_dask(settings, pages)
+        return flow_run.id, dask_executor.extract_on_dask(settings, pages)
 
     with temporary_settings({PREFECT_API_URL: prefect_server.api}):
         run_id, articles = on_dask()
     assert [a.url for a in articles] == [p.url for p in pages]  # input order kept
     assert all(a.status is Reason.OK for a in articles)
-    local = {a.url: a.content_hash for a in pipeline.clean_pages(pages, workers=1)}
+    local = {a.url: a.content_hash for a in clean_pages(pages, workers=1)}
     assert {a.url: a.content_hash for a in articles} == local
     names = {t["name"] for t in prefect_server.task_runs(run_id)}
     n_batches = -(-len(pages) // 4)
