@@ -36,7 +36,7 @@ from prefect import flow, get_run_logger
 from dedupe.records import Grouping
 from extract.fetch import Fetcher
 from extract.pool import prestart
-from extract.records import Reason
+from extract.records import Article, FetchedPage, Reason
 from flows import reporting
 from flows.config import Settings, load_settings
 from flows.executors import SourceTasks, dask, local
@@ -77,6 +77,10 @@ class _Clock:
             yield
         finally:
             self.seconds[name] += time.perf_counter() - t0
+
+    def add(self, seconds: dict[str, float]) -> None:
+        for name, value in seconds.items():
+            self.seconds[name] += value
 
     def summary(self) -> dict[str, float]:
         total = time.perf_counter() - self.started
@@ -123,30 +127,17 @@ def _execute_locked(settings: Settings) -> RunSummary:
         raise
 
 
-def _run(
+def _report_extracted(
     settings: Settings,
-    run_id: str,
-    started: datetime,
-    states: dict[str, UrlState],
+    n_targets: int,
+    pages: list[FetchedPage],
+    articles: list[Article],
     clock: _Clock,
-) -> RunSummary:
+    progress: reporting.Progress,
+) -> None:
+    """Log and show (Prefect progress artifact) the first three stages' outcomes."""
     logger = get_run_logger()
-    progress = reporting.Progress(run_id)
     ex = settings.extract
-    executor = dask if ex.executor == "dask" else local
-    # The run's fetcher: its per-host and overall limits and robots.txt cache hold across
-    # sources and their discovery (two sources on one site share that site's slots). Closed
-    # once every fetch task is final: no keep-alive sockets held through dedupe.
-    with Fetcher(settings.fetch) as fetcher:
-        extracted = executor.run(SourceTasks(settings, states, started, fetcher))
-    for stage, seconds in extracted.seconds.items():
-        clock.seconds[stage] += seconds
-    discovered, articles = extracted.discovered, extracted.articles
-    # Discovery failures first, then the pages, as the warehouse has always received them.
-    pages = [p for _, not_discovered in discovered.values() for p in not_discovered]
-    pages += extracted.pages
-    del extracted
-    n_targets = sum(len(targets) for targets, _ in discovered.values())
     logger.info("discover: %d targets from %d sources in %.2f s", n_targets,
                 len(settings.sources), clock.seconds["discover"])
     progress.stage_done("discover", f"{n_targets} targets")
@@ -159,6 +150,31 @@ def _run(
                 "after fetch, one after the other" if ex.executor == "dask"
                 else "after the last page was fetched; extraction ran alongside fetch before")
     progress.stage_done("extract", f"{n_extracted} articles")
+
+
+def _run(
+    settings: Settings,
+    run_id: str,
+    started: datetime,
+    states: dict[str, UrlState],
+    clock: _Clock,
+) -> RunSummary:
+    logger = get_run_logger()
+    progress = reporting.Progress(run_id)
+    executor = dask if settings.extract.executor == "dask" else local
+    # The run's fetcher: its per-host and overall limits and robots.txt cache hold across
+    # sources and their discovery (two sources on one site share that site's slots). Closed
+    # once every fetch task is final: no keep-alive sockets held through dedupe.
+    with Fetcher(settings.fetch) as fetcher:
+        extracted = executor.run(SourceTasks(settings, states, started, fetcher))
+    clock.add(extracted.seconds)
+    # Discovery failures first, then the pages, as the warehouse has always received them.
+    pages = [p for _, failures in extracted.discovered.values() for p in failures]
+    pages += extracted.pages
+    articles = extracted.articles
+    n_targets = sum(len(targets) for targets, _ in extracted.discovered.values())
+    del extracted
+    _report_extracted(settings, n_targets, pages, articles, clock, progress)
 
     with clock.stage("load"):
         load_pages(settings, run_id, quoted(pages), quoted(articles))
@@ -208,8 +224,6 @@ def _run(
         failures_by_domain=by_domain,
         stage_seconds=stage_seconds,
     )
-
-
 
 
 @flow(name="newsdedup-ingest", log_prints=True)

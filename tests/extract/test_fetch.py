@@ -21,6 +21,7 @@ from extract.body import (
     declared_charset,
     looks_like_html,
 )
+from extract.fetch import Fetcher, iter_fetch
 from extract.policy import FetchPolicy, HostLimiter, parse_retry_after
 from extract.records import Reason, Target, Validators
 from tests.extract.fetching import fetch_in_order
@@ -509,3 +510,31 @@ def test_sniffing_helpers() -> None:
     assert declared_charset("text/html; Charset='Shift_JIS'") == "shift_jis"
     assert declared_charset("text/html") is None
 
+
+
+def test_iter_fetch_streams_in_completion_order_and_waits_for_its_reader() -> None:
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        with lock:
+            started.append(request.url.path)
+        if request.url.path == "/slow":
+            time.sleep(0.5)
+        return html()
+
+    targets = [Target("http://news.example/slow", "s")] + [
+        Target(f"http://news.example/{i}", "s") for i in range(10)
+    ]
+    p = policy(concurrency=2, per_host_concurrency=2)
+    with Fetcher(p, transport=mock(handler), resolver=resolver) as fetcher:
+        pages = iter_fetch(targets, fetcher)
+        first = next(pages)
+        assert first.url == "http://news.example/0"  # done before the slow one listed first
+        time.sleep(0.2)
+        # The reader holds the first page: the one thread still busy is the slow request, and
+        # no further request started (two threads, at most that many pages done ahead).
+        assert sorted(started) == ["/0", "/slow"]
+        rest = list(pages)
+    assert {page.url for page in [first, *rest]} == {t.url for t in targets}
+    assert all(page.ok for page in [first, *rest])
