@@ -29,7 +29,7 @@ import socket
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -480,7 +480,7 @@ def iter_fetch(
     *,
     not_before: Mapping[str, datetime] = _NOT_BEFORE,
     now: datetime | None = None,
-) -> Iterator[FetchedPage]:
+) -> Generator[FetchedPage, None, None]:
     """One FetchedPage per target, yielded as each is done (completion order); never raises for
     a page's problem. `iter_fetch_indexed` says which target each page is for."""
     for _, page in iter_fetch_indexed(
@@ -496,7 +496,7 @@ def iter_fetch_indexed(
     *,
     not_before: Mapping[str, datetime] = _NOT_BEFORE,
     now: datetime | None = None,
-) -> Iterator[tuple[int, FetchedPage]]:
+) -> Generator[tuple[int, FetchedPage], None, None]:
     """(i, page) for each target, `i` its position in `targets`, yielded as each page is done
     (completion order); never raises for a page's problem.
 

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -179,9 +179,12 @@ def fetch_into(
     not_before = {url: state.retry_after for url, state in known if state.retry_after}
     outcomes: Counter[str] = Counter()
     with nullcontext(fetcher) if fetcher is not None else Fetcher(policy) as shared:
-        for position, page in iter_fetch_indexed(
+        # closing(): when a put raises FeedClosed, the stream's threads are shut down here, not
+        # whenever the traceback holding the generator is let go.
+        with closing(iter_fetch_indexed(
             targets, shared, validators, not_before=not_before, now=now
-        ):
-            outcomes[str(page.status)] += 1
-            feed.put(source_index, [(position, page)])
+        )) as pages:
+            for position, page in pages:
+                outcomes[str(page.status)] += 1
+                feed.put(source_index, [(position, page)])
     return outcomes
