@@ -169,13 +169,12 @@ def decode_html(body: bytes, declared: str | None = None) -> Decoded:
 STEP = 64 * 1024
 
 
-
 class BodyTooLarge(Exception):
-    pass
+    """The body, decoded, would pass its cap (FetchPolicy.max_bytes or a document's)."""
 
 
 class UnsupportedEncoding(Exception):
-    pass
+    """A Content-Encoding other than gzip, deflate (what we send in Accept-Encoding) or identity."""
 
 
 class BoundedDecoder:
@@ -229,6 +228,7 @@ def _decompressor(coding: str, head: bytes) -> Any:
     # "deflate" should be zlib-wrapped (RFC 9110 8.4.1.2) but some servers send raw deflate.
     zlib_header = len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
     return zlib.decompressobj(zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
+
 
 def gunzip(raw: bytes, max_bytes: int) -> bytes:
     """`raw` inflated when it starts with the gzip magic, as is otherwise; at most `max_bytes`.

@@ -26,6 +26,7 @@ DEFAULT_USER_AGENT = (
 # overflow datetime, and after a month a fresh try costs one request.
 MAX_RETRY_AFTER = timedelta(days=30)
 
+
 @dataclass(frozen=True)
 class FetchPolicy:
     """How politely and how defensively to fetch. Defaults suit the open web.
