@@ -406,6 +406,11 @@ def group(
     )
 
 
+def _within(day_a: int | None, day_b: int | None, limit: int) -> bool:
+    """Are two days at most `limit` apart, or is either unknown?"""
+    return day_a is None or day_b is None or abs(day_a - day_b) <= limit
+
+
 def _text_key(d: Document) -> str:
     return hashlib.sha1(f"{d.title}\x00{d.text}".encode()).hexdigest()
 
@@ -436,8 +441,7 @@ def _assign_copies(
     # remaining chrome groups spanned months. B-cubed precision 0.950 -> 0.959 (F1 0.888 ->
     # 0.891; 0.891 at 7 days too); ECB+ has no dates.
     days = [d.real_day for d in all_docs]
-    pairs = [(a, b, s) for a, b, s in pairs
-             if days[a] is None or days[b] is None or abs(days[a] - days[b]) <= COPY_DAYS]
+    pairs = [(a, b, s) for a, b, s in pairs if _within(days[a], days[b], COPY_DAYS)]
     uf = UnionFind(len(all_docs))
     first_with_copy: dict[str, int] = {}
     for i, d in enumerate(all_docs):
