@@ -125,7 +125,7 @@ class _Terms(dict[str, "tuple[str, float] | None"]):
             number = token.rstrip(".,").replace(",", "")
             result = ("#" + number, _NUMBER_WEIGHT) if number else None
         else:
-            word = token.lower()
+            word = normal_term(token)
             result = None if _zipf(word) >= _COMMON_ZIPF else (word, idf(word))
         self[token] = result
         return result
@@ -133,9 +133,28 @@ class _Terms(dict[str, "tuple[str, float] | None"]):
 
 _TERMS = _Terms()
 
+_POSSESSIVE = re.compile(r"['’]s$")
+
+
+def normal_term(token: str) -> str:
+    """The term of a word token: lower case, one apostrophe, no possessive ("Sheriff’s" and
+    "sheriff's" are one term, "Reba's" and "Reba" too): outlets differ in exactly these."""
+    return _POSSESSIVE.sub("", token.lower()).replace("’", "'")
+
 
 def _term(token: str) -> tuple[str, float] | None:
     return _TERMS[token]
+
+
+# Rarer than this (IDF; Zipf below ~4.5) a headline word names something: "Killeen", "DeKalb",
+# "weapons", not "shooting" or "police".
+_HEADLINE_IDF = 3.0
+
+
+def headline_terms(headline: str) -> frozenset[str]:
+    """The rare words of a headline, as terms."""
+    hits = (_term(t) for t in _TOKEN.findall(headline) if t[0].isalpha())
+    return frozenset(h[0] for h in hits if h is not None and h[1] >= _HEADLINE_IDF)
 
 
 _YEAR = re.compile(r"(?:19|20)(?<!\w..)\d\d\b")

@@ -9,7 +9,7 @@ text vs expected.html). The team's 0.948 for trafilatura defaults is `trafilatur
 text (comments included, no title) on aeb; scored as title + text, the defaults are the first line:
 
 - trafilatura defaults (bare_extraction, decoded by trafilatura):   aeb 0.9439  rd 0.9212
-- decoding ourselves (extract/charset.py) changes no aeb/rd page: both sets declare honest
+- decoding ourselves (extract/body.py) changes no aeb/rd page: both sets declare honest
   charsets. It is for the real web's lying declarations; tests/extract/test_charset.py shows them.
 - favor_precision=True:                                             aeb 0.9533  rd 0.9214
   fast=True (no readability/jusText fallback inside trafilatura):   aeb 0.9350  rd 0.8729
@@ -41,7 +41,7 @@ from lxml.html import HtmlElement
 from trafilatura import bare_extraction, baseline
 from trafilatura.utils import load_html
 
-from extract.charset import decode_html, header_charset
+from extract.body import decode_html, header_charset
 from extract.records import Article, DateSource, FetchedPage, Reason
 from extract.urls import canonicalize, same_site, site_of, url_id
 

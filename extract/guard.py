@@ -3,17 +3,19 @@
 A feed or a redirect chosen by someone else must not make us request `http://127.0.0.1:6379/`,
 a cloud metadata endpoint (169.254.169.254) or a router on 192.168.0.1. The checks run after DNS
 resolution (a hostname such as `localhost.example.` can point anywhere), on every redirect hop,
-and again inside the connection itself (`GuardedBackend`), which connects to the very address it
-has just checked. That last step closes the DNS-rebinding window: a name that resolves to a
-public address for the check and to 127.0.0.1 for the connection never gets a socket, because
-there is only one resolution per connection and the socket is opened on its vetted answer.
+and again inside the connection itself (`extract.http.GuardedBackend`, with `resolve` and
+`check_addresses` from here), which connects to the very address it has just checked. That last
+step closes the DNS-rebinding window: a name that resolves to a public address for the check and
+to 127.0.0.1 for the connection never gets a socket, because there is only one resolution per
+connection and the socket is opened on its vetted answer.
 
 Residual risks, stated so nobody assumes more:
 - A pooled keep-alive connection is reused without resolving again; it is still bound to the
   address that was vetted when it was opened, so this is not a bypass.
 - An injected transport (tests, or a caller's proxy) does not go through `GuardedBackend`; then
   only the pre-request `check_url` protects, and a resolver that answers differently the second
-  time could slip through. The default transport built by `extract.fetch` is always guarded.
+  time could slip through. The default transport (`extract.http.GuardedTransport`) is always
+  guarded.
 """
 
 from __future__ import annotations
@@ -21,12 +23,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
-
-import httpcore
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 
@@ -196,99 +195,3 @@ def check_url(
     if allow_private:
         return
     check_addresses(host, resolve(host, port, resolver, timeout))
-
-
-# --- Pinning: the connection itself resolves once, checks, and connects to what it checked. ---
-
-_deadline = threading.local()
-
-
-def set_deadline(deadline: float | None) -> None:
-    """The time.monotonic() instant by which this thread's current request must be done.
-    Every socket operation of the guarded backend is bounded by it, so a server that drips one
-    byte per second (which resets any per-read timeout) still cannot hold a request past it."""
-    _deadline.value = deadline
-
-
-def _remaining(timeout: float | None, exc: type[Exception]) -> float | None:
-    deadline = getattr(_deadline, "value", None)
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise exc("total deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose every read, write and TLS handshake ends by the thread's deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _remaining(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _remaining(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        inner = self._inner.start_tls(
-            ssl_context, server_hostname, _remaining(timeout, httpcore.ConnectTimeout)
-        )
-        return DeadlineStream(inner)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class GuardedBackend(httpcore.NetworkBackend):
-    """httpcore's sync backend, but every TCP connection is opened to an address that passed
-    the guard in the same resolution, and its stream honours the thread's total deadline."""
-
-    def __init__(self, allow_private: bool, resolver: Resolver = socket.getaddrinfo) -> None:
-        self._allow_private = allow_private
-        self._resolver = resolver
-        self._backend = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        timeout = _remaining(timeout, httpcore.ConnectTimeout)
-        try:
-            addresses = resolve(host, port, self._resolver, timeout)
-        except ResolutionError as exc:
-            raise httpcore.ConnectError(str(exc)) from None
-        if not self._allow_private:
-            check_addresses(host, addresses)
-        last: Exception | None = None
-        for ip in addresses:
-            try:
-                stream = self._backend.connect_tcp(
-                    str(ip),
-                    port,
-                    _remaining(timeout, httpcore.ConnectTimeout),
-                    local_address,
-                    socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-                continue
-            return DeadlineStream(stream)
-        assert last is not None
-        raise last
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        raise BlockedAddress("unix sockets are never fetched")

@@ -39,19 +39,19 @@ from extract.urls import canonicalize, url_id
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Pages per message. A page takes ~35 ms to extract (median of the 311 dev pages; mean 54 ms) and
-# a round trip through a pipe ~0.1 ms, so 4 pages make IPC ~0.1% of the work. A worker holds at
-# most two chunks (8 pages, ~0.3 s), and once the input is exhausted the last chunks go out one
-# page at a time, so the run does not end with one core idle while the other works through a
-# queue (with 8-page chunks that tail cost ~0.5 s of a 30 s benchmark run).
+# Pages per message. A page takes tens of milliseconds to extract and a round trip through a pipe
+# a fraction of one, so 4 pages a message make IPC a rounding error of the work while a worker
+# holds little (at most two chunks). Once the input is exhausted the last chunks go out one page
+# at a time, so the run does not end with one core idle while the other works through a queue.
+# Current per-page CPU: `python -m bench.pages`.
 CHUNK_SIZE = 4
 # Pages read ahead of the first result not yet handed out, per worker: results are yielded in
-# input order, so one slow page (the slowest dev page takes 1.7 s) stalls the other workers once
-# they are this far ahead. 32 pages x ~50 ms = ~1.6 s of work for each other worker.
+# input order, so one slow page (a few real pages take over a second) stalls the other workers
+# once they are this far ahead: 32 pages is about that second of work for each other worker.
 WINDOW_PAGES_PER_WORKER = 32
 # A worker is replaced after this many pages, so that memory lxml fragments on odd pages is given
-# back to the system on long runs (a fresh worker from the forkserver costs ~10 ms, 1000 pages
-# ~80 s of work).
+# back to the system on long runs (a fresh worker from the forkserver costs less than one page's
+# extraction, so replacing it every 1000 pages costs under 0.1%).
 MAX_PAGES_PER_WORKER = 1000
 # Allocations between collections of the youngest generation in a worker (Python's default: 700).
 GC_GEN0_THRESHOLD = 50_000

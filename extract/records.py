@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+
+# What tells the time (injected by tests): FetchedPage.fetched_at and Retry-After arithmetic.
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class SourceKind(StrEnum):
@@ -68,7 +76,7 @@ class Target:
     """A page to fetch, found by discovery. No HTTP request is made when `body` holds the
     content, or when `local_path` says where on this machine it is (a file, or with
     `warc_offset` one WARC record): directory and WARC discovery set `local_path`, so that a
-    million-page archive is listed without being held, and fetch_all reads each page when due."""
+    million-page archive is listed without being held, and iter_fetch reads each page when due."""
 
     url: str
     source: str

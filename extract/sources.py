@@ -1,9 +1,12 @@
 """Discovery: a configured Source -> the Targets to fetch, plus a record for every failure.
 
-    targets, failures = discover(source, policy)
+    with Fetcher(policy) as fetcher:
+        targets, failures = discover(source, fetcher)
 
-Feeds and sitemaps are fetched by extract.fetch's guarded fetcher (same address guard, caps
-and total deadline as article pages); URL lists, directories and WARC files are read locally.
+Feeds and sitemaps are fetched by the run's Fetcher (extract.fetch), the one its pages go
+through: the same address guard, caps, total deadline, robots.txt cache and per-host and
+overall limits, so the limits said to hold for a run hold for discovery too. URL lists,
+directories and WARC files are read locally (extract.local).
 Targets are deduplicated by canonical URL within the source; `dedupe_targets` does the same
 across sources. A failure is a FetchedPage whose `url` is the location that failed (the feed,
 the sitemap, the file, the bad line), so it lands in the warehouse's `fetches` like any page.
@@ -12,28 +15,18 @@ the sitemap, the file, the bad line), so it lands in the warehouse's `fetches` l
 from __future__ import annotations
 
 import os
-import socket
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
-import httpx
-
 from extract import guard
+from extract.body import BodyTooLarge, gunzip
 from extract.feeds import BadFeed, parse_feed
-from extract.fetch import (
-    BodyTooLarge,
-    BoundedDecoder,
-    Clock,
-    Fetcher,
-    FetchPolicy,
-    utc_now,
-)
+from extract.fetch import Fetcher
+from extract.local import WarcProblem, read_warc
 from extract.records import FetchedPage, Reason, Source, SourceKind, Target
 from extract.sitemaps import BadSitemap, parse_sitemap
 from extract.urls import canonicalize
-from extract.warc import WarcProblem, read_warc
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz", ".xhtml.gz")
 
@@ -45,38 +38,17 @@ def _any_type(media: str) -> bool:
 
 
 class _Discovery:
-    def __init__(
-        self,
-        source: Source,
-        policy: FetchPolicy,
-        transport: httpx.BaseTransport | None,
-        resolver: guard.Resolver,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, source: Source, fetcher: Fetcher) -> None:
         self.source = source
-        self.policy = policy
-        self.clock = clock
+        self.fetcher = fetcher
+        self.policy = fetcher.policy
+        self.clock = fetcher.clock
         self.targets: list[Target] = []
         self.failures: list[FetchedPage] = []
         self._seen: set[str] = set()
-        self._transport = transport
-        self._resolver = resolver
-        self._fetcher: Fetcher | None = None
         self.truncated = False
 
     # Plumbing -----------------------------------------------------------------------------
-
-    @property
-    def fetcher(self) -> Fetcher:
-        if self._fetcher is None:
-            self._fetcher = Fetcher(
-                self.policy, transport=self._transport, resolver=self._resolver, clock=self.clock
-            )
-        return self._fetcher
-
-    def close(self) -> None:
-        if self._fetcher is not None:
-            self._fetcher.close()
 
     def fail(self, url: str, reason: Reason, detail: str, **fields: object) -> None:
         self.failures.append(
@@ -124,23 +96,16 @@ class _Discovery:
         except OSError as exc:
             self.fail(uri, Reason.CONNECT_ERROR, f"cannot read {path}: {exc.strerror or exc}")
             return None
-        if path.name.endswith(".gz") or raw[:2] == b"\x1f\x8b":
-            return self.gunzip(uri, raw, max_bytes)
-        return raw
+        return self.gunzip(uri, raw, max_bytes)  # as it is unless it starts with gzip's magic
 
     def gunzip(self, url: str, raw: bytes, max_bytes: int) -> bytes | None:
-        if raw[:2] != b"\x1f\x8b":
-            return raw
-        decoder = BoundedDecoder(["gzip"], max_bytes)
         try:
-            decoder.feed(raw)
+            return gunzip(raw, max_bytes)
         except BodyTooLarge:
             self.fail(url, Reason.TOO_LARGE, f"over {max_bytes} bytes once gunzipped")
-            return None
-        except zlib.error as exc:
-            self.fail(url, Reason.DECODE_ERROR, f"bad gzip: {exc}")
-            return None
-        return bytes(decoder.out)
+        except ValueError as exc:
+            self.fail(url, Reason.DECODE_ERROR, str(exc))
+        return None
 
     # Kinds ------------------------------------------------------------------------------
 
@@ -259,7 +224,7 @@ class _Discovery:
                     self.fail(path.as_uri(), Reason.TOO_LARGE,
                               f"{size} bytes > max_bytes {self.policy.max_bytes}", n_bytes=size)
                     continue
-                # Listed, not read: fetch_all reads each file when it gets to it.
+                # Listed, not read: iter_fetch reads each file when it gets to it.
                 target = Target(url=path.as_uri(), source=self.source.name,
                                 content_type="text/html", local_path=str(path))
                 if not self.add(target):
@@ -294,17 +259,11 @@ def _local_path(location: str) -> Path | None:
     return Path(text).expanduser()
 
 
-def discover(
-    source: Source,
-    policy: FetchPolicy,
-    *,
-    transport: httpx.BaseTransport | None = None,
-    resolver: guard.Resolver = socket.getaddrinfo,
-    clock: Clock = utc_now,
-) -> tuple[list[Target], list[FetchedPage]]:
+def discover(source: Source, fetcher: Fetcher) -> tuple[list[Target], list[FetchedPage]]:
     """The targets one source lists, and a FetchedPage for every location or entry that could
-    not be used. Never raises for a source's own problems."""
-    run = _Discovery(source, policy, transport, resolver, clock)
+    not be used. Never raises for a source's own problems. Feeds and sitemaps are fetched with
+    `fetcher` (the run's: its limits count them); the caller closes it."""
+    run = _Discovery(source, fetcher)
     handler = {
         SourceKind.FEED: run.feed,
         SourceKind.SITEMAP: run.sitemap,
@@ -312,16 +271,13 @@ def discover(
         SourceKind.DIRECTORY: run.directory,
         SourceKind.WARC: run.warc,
     }[source.kind]
-    try:
-        for location in source.locations:
-            if run.truncated:
-                break
-            try:
-                handler(location)
-            except Exception as exc:  # noqa: BLE001 - a bug costs the location, not the run
-                run.fail(location, Reason.BAD_FEED, f"unexpected {exc!r}")
-    finally:
-        run.close()
+    for location in source.locations:
+        if run.truncated:
+            break
+        try:
+            handler(location)
+        except Exception as exc:  # noqa: BLE001 - a bug costs the location, not the run
+            run.fail(location, Reason.BAD_FEED, f"unexpected {exc!r}")
     return run.targets, run.failures
 
 

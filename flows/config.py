@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from extract.fetch import FetchPolicy
+from extract.policy import FetchPolicy
 from extract.records import Source, SourceKind
 
 DEFAULT_CONFIG = Path("newsdedup.toml")

@@ -15,9 +15,10 @@ from flows.config import DedupeSettings, ExtractSettings
 
 T = TypeVar("T")
 
-# Pages per Dask task. A page takes ~80 ms to extract (extract/pool.py), so 64 pages is ~5 s of
-# work: long enough that Prefect's ~50 ms per task run and Dask's scheduling are ~1 % of it,
-# short enough that 2 workers share even a 200-page run in 4 batches.
+# Pages per Dask task: 64 pages of tens of milliseconds each are seconds of work, long enough that
+# Prefect's tens of milliseconds per task run and Dask's scheduling are ~1% of it, short enough
+# that 2 workers share even a 200-page run in 4 batches. Current per-page CPU:
+# `python -m bench.pages`.
 BATCH_PAGES = 64
 # Prefect drops task-run records above a few thousand per flow run, so batches grow past
 # BATCH_PAGES instead of exceeding this many: 100,000 pages -> 1,000 batches of 100.

@@ -31,7 +31,8 @@ _SITE_OF = (
     " '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^:/?#]*)', 1)), '^www\\.', ''), '')"
 )
 
-# Outcomes of a fetch that are not failures (the pipeline counts the same way).
+# Outcomes of a fetch that are not failures: the one definition (a run's counts come from the
+# `failures` view built on it, Warehouse.count_run).
 _NOT_FAILED = "('ok', 'not_modified', 'deferred')"
 
 # Views for the questions people ask of GDELT-like data. CREATE OR REPLACE: a later migration

@@ -18,9 +18,7 @@ exclusive.
 from __future__ import annotations
 
 import fcntl
-import functools
 import json
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -48,20 +46,6 @@ __all__ = [
 # kill a loading process at an exact point; production code passes nothing.
 StepHook = Callable[[str], None]
 
-# The scheme and authority of a URL: everything site_of looks at.
-_ORIGIN = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
-
-
-@functools.lru_cache(maxsize=65536)
-def _site_of_origin(origin: str) -> str:
-    return site_of(origin)
-
-
-def _site(url: str) -> str | None:
-    """extract.urls.site_of, memoized on the URL's origin: a batch has many URLs per site, and
-    parsing every URL was 40% of a 100,000-article load (bench/bench_load.py, cProfile)."""
-    match = _ORIGIN.match(url)
-    return (_site_of_origin(match.group(0)) if match else site_of(url)) or None
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -392,7 +376,7 @@ class Warehouse:
             "attempt": [p.attempt for p in last], "fetched_at": fetched_at,
             "retry_after": retry_after, "etag": [p.etag for p in last],
             "last_modified": [p.last_modified for p in last],
-            "detail": [p.detail[:2000] for p in last], "site": [_site(u) for u in urls],
+            "detail": [p.detail[:2000] for p in last], "site": [site_of(u) or None for u in urls],
             "extract_status": [str(a.status) if a is not None else None for a in done],
             "extract_detail": [a.detail[:2000] if a is not None else None for a in done],
         })
@@ -425,7 +409,7 @@ class Warehouse:
             "content_hash": [a.content_hash for a in kept],
             "status": [str(a.status) for a in kept], "detail": [a.detail for a in kept],
             "first_seen_at": [now_n] * len(kept), "first_run_id": [run_id] * len(kept),
-            "site": [_site(a.url) for a in kept],
+            "site": [site_of(a.url) or None for a in kept],
         })
         with self.atomic() as con:
             before = {
@@ -616,6 +600,45 @@ class Warehouse:
             self._step("load_grouping:written")
         self._step("load_grouping:committed")
         return n_new, len(event_rows) - n_new
+
+    # -- a run's counts, from what it loaded ---------------------------------------------------
+
+    def count_run(self, run_id: str) -> RunCounts:
+        """What the warehouse knows of a run's outcome, counted from the rows it loaded: pages
+        fetched, not modified and deferred, failures by reason (the `failures` view: one
+        definition of a failure), new articles and the too-short ones among them. The flow adds
+        what only it knows (targets, copies, events) before `finish_run`."""
+        fetched = self.con.execute(
+            "SELECT count(*) FILTER (WHERE status = 'ok'),"
+            " count(*) FILTER (WHERE status = 'not_modified'),"
+            " count(*) FILTER (WHERE status = 'deferred')"
+            " FROM fetches WHERE run_id = ?",
+            [run_id],
+        ).fetchone()
+        failures = dict(self.con.execute(
+            "SELECT reason, count(*) FROM failures WHERE run_id = ? GROUP BY reason"
+            " ORDER BY reason",
+            [run_id],
+        ).fetchall())
+        stored = self.con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'too_short')"
+            " FROM articles WHERE first_run_id = ?",
+            [run_id],
+        ).fetchone()
+        assert fetched is not None and stored is not None  # aggregates always return a row
+        return RunCounts(
+            n_fetched=fetched[0], n_not_modified=fetched[1], n_deferred=fetched[2],
+            n_failed=sum(failures.values()), n_articles_new=stored[0], n_too_short=stored[1],
+            failures=failures,
+        )
+
+    def failures_by_site(self, run_id: str) -> dict[str, int]:
+        """A run's failures per site, most first ('(local)' for files and WARC records)."""
+        return dict(self.con.execute(
+            "SELECT coalesce(site, '(local)') AS domain, count(*) AS n FROM failures"
+            " WHERE run_id = ? GROUP BY domain ORDER BY n DESC, domain",
+            [run_id],
+        ).fetchall())
 
     # -- publishing ---------------------------------------------------------------------------
 

@@ -92,3 +92,22 @@ def test_empty_and_short_texts_are_never_grouped() -> None:
 def test_unreadable_payload_is_a_named_error() -> None:
     with pytest.raises(PayloadError):
         group([story_doc("x", 1, 0)], prior=[DocState("p", "e", "c", b"not json")])
+
+
+def _as_v2(state: DocState) -> DocState:
+    """The payload an older release wrote: version 2, no pieces, date sources or entities."""
+    body = json.loads(state.payload)
+    for key in ("guessed", "piece", "bsig", "entities", "titled"):
+        body.pop(key, None)
+    return DocState(state.doc_id, state.event_id, state.copy_id,
+                    json.dumps(body | {"v": 2}).encode())
+
+
+def test_an_older_release_s_state_is_read_and_extended() -> None:
+    first = group([story_doc("a1", 1, 0), story_doc("b1", 2, 0)])
+    events = {a.doc_id: a.event_id for a in first.assignments}
+    later = group([story_doc("a2", 1, 1)], prior=[_as_v2(s) for s in first.states])
+    got = {a.doc_id: a for a in later.assignments}
+    assert got["a2"].event_id == events["a1"] and got["a2"].rule == "event_match"
+    # The prior members it touched are written back in the current version.
+    assert all(json.loads(s.payload)["v"] == 3 for s in later.states)

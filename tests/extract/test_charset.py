@@ -6,7 +6,7 @@ import codecs
 
 import pytest
 
-from extract.charset import decode_html, header_charset, meta_charset, normalize_label
+from extract.body import decode_html, header_charset, meta_charset, normalize_label
 
 FRENCH = (
     "Le ministre a déclaré que la réforme des retraites serait présentée à l'Assemblée "

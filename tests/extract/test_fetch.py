@@ -1,4 +1,4 @@
-"""fetch_all's contract: policy validation, conditional GET, retries, Retry-After, content
+"""iter_fetch's contract: policy validation, conditional GET, retries, Retry-After, content
 types, charsets, decoding, robots.txt, per-host limits, order and duplicates."""
 
 from __future__ import annotations
@@ -14,18 +14,17 @@ from typing import Any
 import httpx
 import pytest
 
-from extract.fetch import (
+from extract.body import (
     BodyTooLarge,
     BoundedDecoder,
-    FetchPolicy,
-    HostLimiter,
     binary_kind,
     declared_charset,
-    fetch_all,
     looks_like_html,
-    parse_retry_after,
 )
+from extract.fetch import Fetcher, iter_fetch
+from extract.policy import FetchPolicy, HostLimiter, parse_retry_after
 from extract.records import Reason, Target, Validators
+from tests.extract.fetching import fetch_in_order
 from tests.extract.hostile import HostileServer, article_html
 
 NOW = datetime(2025, 1, 7, 12, 0, tzinfo=UTC)
@@ -58,7 +57,7 @@ def mock(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.MockTransp
 
 def fetch_one(handler: Callable[[httpx.Request], httpx.Response], url: str = "http://news.example/a",
               validators: dict[str, Validators] | None = None, **changes: Any):
-    [page] = fetch_all([Target(url, "s")], policy(**changes), validators or {},
+    [page] = fetch_in_order([Target(url, "s")], policy(**changes), validators or {},
                        transport=mock(handler), resolver=resolver, clock=lambda: NOW)
     return page
 
@@ -119,10 +118,10 @@ def test_conditional_get_gives_not_modified(tmp_path: Any) -> None:
     with HostileServer() as server:
         url = server.url("/etag")
         p = policy(allow_private_networks=True)
-        [first] = fetch_all([Target(url, "s")], p)
+        [first] = fetch_in_order([Target(url, "s")], p)
         assert first.ok and first.etag == '"v1"'
         validators = {url: Validators(etag=first.etag, last_modified=first.last_modified)}
-        [second] = fetch_all([Target(url, "s")], p, validators)
+        [second] = fetch_in_order([Target(url, "s")], p, validators)
         assert second.status is Reason.NOT_MODIFIED and second.http_status == 304
         assert server.hits["/etag"] == 2
 
@@ -227,7 +226,7 @@ def test_timeouts_are_retried_at_most_once() -> None:
     with HostileServer() as server:
         p = policy(allow_private_networks=True, total_timeout_s=0.5, connect_timeout_s=0.5,
                    retries=3)
-        [page] = fetch_all([Target(server.url("/hang"), "s")], p)
+        [page] = fetch_in_order([Target(server.url("/hang"), "s")], p)
         assert page.status is Reason.TIMEOUT and page.attempt == 2
         assert server.hits["/hang"] == 2
         assert 1.0 <= page.elapsed_s < 2.0  # both attempts and the back-off
@@ -310,11 +309,11 @@ def test_robots_txt_is_fetched_once_per_host_and_obeyed() -> None:
     with HostileServer() as server:
         p = policy(allow_private_networks=True)
         urls = [server.url(p_) for p_ in ("/private/secret", "/article/1", "/article/2")]
-        pages = fetch_all([Target(u, "s") for u in urls], p)
+        pages = fetch_in_order([Target(u, "s") for u in urls], p)
         assert [x.status for x in pages] == [Reason.ROBOTS, Reason.OK, Reason.OK]
         assert "robots.txt" in pages[0].detail
         assert server.hits["/robots.txt"] == 1 and server.hits["/private/secret"] == 0
-        [ignored] = fetch_all([Target(urls[0], "s")], policy(allow_private_networks=True,
+        [ignored] = fetch_in_order([Target(urls[0], "s")], policy(allow_private_networks=True,
                                                               respect_robots=False))
         assert ignored.ok
 
@@ -337,7 +336,7 @@ def test_robots_status_semantics(robots: httpx.Response, allowed: bool) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return robots if request.url.path == "/robots.txt" else html()
 
-    [page] = fetch_all([Target("http://news.example/a", "s")], policy(retries=0),
+    [page] = fetch_in_order([Target("http://news.example/a", "s")], policy(retries=0),
                        transport=httpx.MockTransport(handler), resolver=resolver)
     assert page.ok is allowed and (allowed or page.status is Reason.ROBOTS), page.detail
 
@@ -372,7 +371,7 @@ def test_a_shared_fetcher_fetches_robots_once_across_calls() -> None:
         p = policy(allow_private_networks=True)
         with Fetcher(p) as fetcher:
             for path in ("/article/1", "/article/2"):
-                [page] = fetch_all([Target(server.url(path), "s")], p, fetcher=fetcher)
+                [page] = fetch_in_order([Target(server.url(path), "s")], p, fetcher=fetcher)
                 assert page.ok
         assert server.hits["/robots.txt"] == 1
 
@@ -383,7 +382,7 @@ def test_robots_network_failure_is_the_pages_reason() -> None:
             raise httpx.ConnectError("connection refused", request=request)
         raise AssertionError("the page must not be fetched when robots.txt could not be")
 
-    [page] = fetch_all([Target("http://news.example/a", "s")], policy(retries=0),
+    [page] = fetch_in_order([Target("http://news.example/a", "s")], policy(retries=0),
                        transport=httpx.MockTransport(handler), resolver=resolver)
     assert page.status is Reason.CONNECT_ERROR
     assert page.detail.startswith("http://news.example/robots.txt unreachable")
@@ -393,7 +392,7 @@ def test_per_host_concurrency() -> None:
     handler, peak, _ = _recording_handler(0.1)
     targets = [Target(f"http://{h}/{i}", "s") for i in range(6) for h in PUBLIC]
     p = policy(per_host_concurrency=2, concurrency=8)
-    assert all(x.ok for x in fetch_all(targets, p, transport=mock(handler), resolver=resolver))
+    assert all(x.ok for x in fetch_in_order(targets, p, transport=mock(handler), resolver=resolver))
     assert peak == {"news.example": 2, "other.example": 2}  # 8 workers, but 2 per host
 
 
@@ -401,7 +400,7 @@ def test_per_host_delay_between_starts() -> None:
     handler, _, starts = _recording_handler(0.0)
     targets = [Target(f"http://{h}/{i}", "s") for i in range(4) for h in PUBLIC]
     p = policy(per_host_concurrency=2, concurrency=8, per_host_delay_s=0.1)
-    assert all(x.ok for x in fetch_all(targets, p, transport=mock(handler), resolver=resolver))
+    assert all(x.ok for x in fetch_in_order(targets, p, transport=mock(handler), resolver=resolver))
     for host_starts in starts.values():
         ordered = sorted(host_starts)
         assert min(b - a for a, b in zip(ordered, ordered[1:], strict=False)) >= 0.09
@@ -443,7 +442,7 @@ def test_order_duplicates_and_held_bodies() -> None:
         Target("http://news.example/2", "s"),
         Target("file:///data/empty.html", "s", body=b""),
     ]
-    pages = fetch_all(targets, policy(), transport=mock(handler), resolver=resolver)
+    pages = fetch_in_order(targets, policy(), transport=mock(handler), resolver=resolver)
     assert [p.url for p in pages] == [t.url for t in targets]
     assert [p.status for p in pages] == [Reason.OK, Reason.OK, Reason.DUPLICATE_URL,
                                          Reason.BAD_SCHEME, Reason.OK, Reason.EMPTY]
@@ -460,13 +459,13 @@ def test_a_bug_costs_one_page_not_the_batch() -> None:
         return html()
 
     targets = [Target("http://news.example/bad", "s"), Target("http://news.example/good", "s")]
-    pages = fetch_all(targets, policy(), transport=mock(handler), resolver=resolver)
+    pages = fetch_in_order(targets, policy(), transport=mock(handler), resolver=resolver)
     assert pages[0].status is Reason.CONNECT_ERROR and "transport bug" in pages[0].detail
     assert pages[1].ok
 
 
 def test_empty_batch() -> None:
-    assert fetch_all([], policy()) == []
+    assert fetch_in_order([], policy()) == []
 
 
 # --- Decoding and sniffing -------------------------------------------------------------------
@@ -511,3 +510,31 @@ def test_sniffing_helpers() -> None:
     assert declared_charset("text/html; Charset='Shift_JIS'") == "shift_jis"
     assert declared_charset("text/html") is None
 
+
+
+def test_iter_fetch_streams_in_completion_order_and_waits_for_its_reader() -> None:
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        with lock:
+            started.append(request.url.path)
+        if request.url.path == "/slow":
+            time.sleep(0.5)
+        return html()
+
+    targets = [Target("http://news.example/slow", "s")] + [
+        Target(f"http://news.example/{i}", "s") for i in range(10)
+    ]
+    p = policy(concurrency=2, per_host_concurrency=2)
+    with Fetcher(p, transport=mock(handler), resolver=resolver) as fetcher:
+        pages = iter_fetch(targets, fetcher)
+        first = next(pages)
+        assert first.url == "http://news.example/0"  # done before the slow one listed first
+        time.sleep(0.2)
+        # The reader holds the first page: the one thread still busy is the slow request, and
+        # no further request started (two threads, at most that many pages done ahead).
+        assert sorted(started) == ["/0", "/slow"]
+        rest = list(pages)
+    assert {page.url for page in [first, *rest]} == {t.url for t in targets}
+    assert all(page.ok for page in [first, *rest])

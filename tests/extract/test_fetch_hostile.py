@@ -1,4 +1,4 @@
-"""fetch_all against the hostile server: every bad URL ends with its named reason, fast, in
+"""iter_fetch against the hostile server: every bad URL ends with its named reason, fast, in
 bounded memory; good articles come through."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from extract.fetch import FetchPolicy, fetch_all
+from extract.policy import FetchPolicy
 from extract.records import Reason, Target
+from tests.extract.fetching import fetch_in_order
 from tests.extract.hostile import FETCH_OK_CLEAN_FAILS, HOSTILE, HostileServer
 
 MAX_BYTES = 1024 * 1024
@@ -36,7 +37,7 @@ def server() -> Iterator[HostileServer]:
 @pytest.mark.parametrize(("path", "reason"), sorted(HOSTILE.items()))
 def test_each_hostile_case_gets_its_reason(server: HostileServer, path: str, reason: str) -> None:
     started = time.monotonic()
-    [page] = fetch_all([Target(server.url(path), "hostile")], POLICY)
+    [page] = fetch_in_order([Target(server.url(path), "hostile")], POLICY)
     elapsed = time.monotonic() - started
     assert page.status == reason, page.detail
     assert page.detail, "a failure says why"
@@ -49,27 +50,27 @@ def test_a_host_that_never_completes_the_handshake(server: HostileServer) -> Non
     """SYNs dropped: robots.txt cannot be fetched, so the page is not either; it is recorded as
     the timeout it is (not as 'robots'), within the connect timeout."""
     started = time.monotonic()
-    [page] = fetch_all([Target(server.blackhole_url, "hostile")], POLICY)
+    [page] = fetch_in_order([Target(server.blackhole_url, "hostile")], POLICY)
     assert page.status is Reason.TIMEOUT, page.detail
     assert "robots.txt unreachable: no connection within 0.5s" in page.detail
     assert time.monotonic() - started < POLICY.total_timeout_s + 1.0
     no_robots = FetchPolicy(**{**POLICY.__dict__, "respect_robots": False})
-    [page] = fetch_all([Target(server.blackhole_url, "hostile")], no_robots)
+    [page] = fetch_in_order([Target(server.blackhole_url, "hostile")], no_robots)
     assert page.status is Reason.TIMEOUT and "no connection within" in page.detail
 
 
 def test_deadline_is_total_not_per_read(server: HostileServer) -> None:
     """/drip sends a byte every 0.5 s and /drip-headers drips even the status line, so no
     single read ever waits long: only a total deadline stops them."""
-    pages = fetch_all([Target(server.url("/drip"), "h"), Target(server.url("/drip-headers"), "h")],
-                      POLICY)
+    pages = fetch_in_order(
+        [Target(server.url("/drip"), "h"), Target(server.url("/drip-headers"), "h")], POLICY)
     for page in pages:
         assert page.status is Reason.TIMEOUT
         assert POLICY.total_timeout_s <= page.elapsed_s < POLICY.total_timeout_s + 1.0
 
 
 def test_huge_bodies_stop_at_the_cap(server: HostileServer) -> None:
-    pages = fetch_all([Target(server.url(p), "h") for p in ("/huge", "/huge-chunked",
+    pages = fetch_in_order([Target(server.url(p), "h") for p in ("/huge", "/huge-chunked",
                                                               "/gzip-bomb")], POLICY)
     assert [p.status for p in pages] == [Reason.TOO_LARGE] * 3
     assert "Content-Length 2147483648" in pages[0].detail  # refused from the header alone
@@ -79,7 +80,7 @@ def test_huge_bodies_stop_at_the_cap(server: HostileServer) -> None:
 
 def test_retry_after_defers_without_sleeping(server: HostileServer) -> None:
     started = time.monotonic()
-    [page] = fetch_all([Target(server.url("/retry-after"), "h")], POLICY)
+    [page] = fetch_in_order([Target(server.url("/retry-after"), "h")], POLICY)
     assert time.monotonic() - started < 1.0
     assert page.status is Reason.DEFERRED and page.http_status == 503
     assert page.retry_after is not None
@@ -89,12 +90,12 @@ def test_retry_after_defers_without_sleeping(server: HostileServer) -> None:
 
 def test_script_only_page_is_fetched_and_left_to_the_cleaner(server: HostileServer) -> None:
     for path in FETCH_OK_CLEAN_FAILS:
-        [page] = fetch_all([Target(server.url(path), "h")], POLICY)
+        [page] = fetch_in_order([Target(server.url(path), "h")], POLICY)
         assert page.ok and b"<script>" in page.body  # extraction gives it too_short
 
 
 def test_good_articles_come_through(server: HostileServer) -> None:
-    pages = fetch_all([Target(server.url(p), "h", title_hint=p) for p in server.good_paths()],
+    pages = fetch_in_order([Target(server.url(p), "h", title_hint=p) for p in server.good_paths()],
                       POLICY)
     for path, page in zip(server.good_paths(), pages, strict=True):
         assert page.ok, page.detail
@@ -115,7 +116,7 @@ def test_whole_hostile_batch_is_fast_ordered_and_bounded(server: HostileServer) 
     tracemalloc.start()
     started = time.monotonic()
     try:
-        pages = fetch_all([Target(server.url(p), "h") for p in paths], policy)
+        pages = fetch_in_order([Target(server.url(p), "h") for p in paths], policy)
         elapsed = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:

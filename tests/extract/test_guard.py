@@ -13,9 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from extract import guard
-from extract.fetch import FetchPolicy, GuardedTransport, fetch_all
 from extract.guard import BadScheme, BadURL, BlockedAddress, ResolutionError, check_url
+from extract.http import GuardedBackend, GuardedTransport
+from extract.policy import FetchPolicy
 from extract.records import Reason, Target
+from tests.extract.fetching import fetch_in_order
 from tests.extract.hostile import HostileServer
 
 
@@ -126,11 +128,12 @@ def test_unresolvable_and_slow_dns() -> None:
     assert time.monotonic() - started < 1.0
 
 
-def test_guarded_transport_still_replaces_httpx_pool() -> None:
-    """GuardedTransport swaps httpx.HTTPTransport's private `_pool`; fail loudly if an httpx
-    upgrade renames it, rather than silently losing the connect-time guard."""
+def test_guarded_transport_connects_through_the_guarded_backend() -> None:
+    """GuardedTransport hands httpcore's pool its network backend through the public
+    `network_backend` parameter (no private attribute is replaced); the backend it built is the
+    guarded one, so every connection is checked at connect time."""
     transport = GuardedTransport(FetchPolicy(), socket.getaddrinfo)
-    assert isinstance(transport._pool._backend, guard.GuardedBackend)
+    assert isinstance(transport.network_backend, GuardedBackend)
     transport.close()
 
 
@@ -149,7 +152,7 @@ def test_dns_rebinding_is_pinned_at_connect() -> None:
         url = f"http://rebind.example:{server.port}/article/1"
         no_robots = FetchPolicy(total_timeout_s=2, connect_timeout_s=1, per_host_delay_s=0,
                                 retries=0, respect_robots=False)
-        [page] = fetch_all([Target(url, "t")], no_robots, resolver=rebinding)
+        [page] = fetch_in_order([Target(url, "t")], no_robots, resolver=rebinding)
         assert page.status is Reason.BLOCKED_ADDRESS, page.detail
         assert "rebind.example -> 127.0.0.1 is loopback" in page.detail
         assert server.total_hits == 0
@@ -162,7 +165,7 @@ def test_connection_goes_to_the_checked_address() -> None:
                          per_host_delay_s=0, retries=0, respect_robots=False)
     with HostileServer() as server:
         resolver = fake_resolver({"news.test": ["127.0.0.1"]})
-        [page] = fetch_all([Target(f"http://news.test:{server.port}/article/3", "t")], policy,
+        [page] = fetch_in_order([Target(f"http://news.test:{server.port}/article/3", "t")], policy,
                            resolver=resolver)
         assert page.status is Reason.OK
         assert server.hits["/article/3"] == 1
@@ -190,7 +193,7 @@ def test_redirect_from_public_host_to_private_is_refused() -> None:
             return httpx.Response(302, headers={"Location": locations[request.url.path]})
 
         targets = [Target(f"http://news.example{p}", "t") for p in locations]
-        pages = fetch_all(targets, POLICY, transport=httpx.MockTransport(handler),
+        pages = fetch_in_order(targets, POLICY, transport=httpx.MockTransport(handler),
                           resolver=resolver)
         assert [p.status for p in pages] == [Reason.BLOCKED_ADDRESS] * 3 + [Reason.BAD_SCHEME]
         assert all("redirect hop 1" in p.detail for p in pages)
@@ -200,7 +203,7 @@ def test_redirect_from_public_host_to_private_is_refused() -> None:
 
 def test_private_target_refused_before_any_connection() -> None:
     with HostileServer() as server:
-        [page] = fetch_all([Target(server.url("/article/1"), "t")], POLICY)
+        [page] = fetch_in_order([Target(server.url("/article/1"), "t")], POLICY)
         assert page.status is Reason.BLOCKED_ADDRESS
         assert "127.0.0.1 is loopback" in page.detail
         assert server.total_hits == 0  # not even robots.txt
@@ -268,7 +271,7 @@ def test_https_through_the_guarded_backend(tmp_path: Any) -> None:
         resolver = fake_resolver({"news.test": ["127.0.0.1"], "wrong.test": ["127.0.0.1"]})
         client_ctx = ssl.create_default_context(cafile=cert)
         targets = [Target(f"https://{name}:{port}/a", "t") for name in ("news.test", "wrong.test")]
-        pages = fetch_all(
+        pages = fetch_in_order(
             targets,
             policy,
             transport=GuardedTransport(policy, resolver, ssl_context=client_ctx),

@@ -1,5 +1,6 @@
-"""OriginPool (extract/fetch.py): keep-alive connections are reused per origin, and a connection
-that cannot serve another request (body left unread, server said close) is never handed out."""
+"""httpcore's pool under GuardedTransport (extract/http.py): keep-alive connections are reused
+per origin, and a connection that cannot serve another request (body left unread, server said
+close) is never handed out."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from extract.fetch import Fetcher, FetchPolicy
+from extract.fetch import Fetcher
+from extract.policy import FetchPolicy
 from extract.records import Reason, Target
 
 PAGE = b"<!DOCTYPE html><p>" + b"kept alive " * 50 + b"</p>"

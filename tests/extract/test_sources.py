@@ -14,9 +14,11 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from extract.feeds import parse_feed
-from extract.fetch import FetchPolicy, fetch_all
+from extract.fetch import Fetcher
+from extract.policy import FetchPolicy
 from extract.records import Reason, Source, SourceKind
 from extract.sources import dedupe_targets, discover
+from tests.extract.fetching import fetch_in_order
 from tests.extract.hostile import HOSTILE, HostileServer, article_html, free_port
 
 POLICY = FetchPolicy(allow_private_networks=True, total_timeout_s=1, connect_timeout_s=0.5,
@@ -30,7 +32,8 @@ def server() -> Iterator[HostileServer]:
 
 
 def run(kind: SourceKind, *locations: str, policy: FetchPolicy = POLICY):
-    return discover(Source("src", kind, tuple(locations)), policy)
+    with Fetcher(policy) as fetcher:
+        return discover(Source("src", kind, tuple(locations)), fetcher)
 
 
 # --- Feeds ---------------------------------------------------------------------------------
@@ -200,7 +203,7 @@ def test_directory_walk(tmp_path: Path) -> None:
     assert all(t.url.startswith("file:///") and t.body is None and t.local_path for t in targets)
     assert [(f.url.rsplit("/", 1)[-1], f.status) for f in failures] == [
         ("huge.html", Reason.TOO_LARGE)]  # known from its size alone
-    pages = fetch_all(targets, POLICY)  # read from disk now; no HTTP at all
+    pages = fetch_in_order(targets, POLICY)  # read from disk now; no HTTP at all
     assert [p.status for p in pages] == [Reason.OK, Reason.TOO_LARGE, Reason.DECODE_ERROR,
                                          Reason.OK, Reason.OK]
     assert pages[0].body == article_html(1) and pages[4].body == article_html(3)  # gunzipped
@@ -211,7 +214,7 @@ def test_a_vanished_local_file_is_recorded(tmp_path: Path) -> None:
     (tmp_path / "a.html").write_bytes(article_html(1))
     targets, _ = run(SourceKind.DIRECTORY, str(tmp_path))
     (tmp_path / "a.html").unlink()
-    [page] = fetch_all(targets, POLICY)
+    [page] = fetch_in_order(targets, POLICY)
     assert page.status is Reason.BAD_URL and "cannot read" in page.detail
 
 
@@ -254,12 +257,12 @@ def test_warc_records(tmp_path: Path) -> None:
     assert targets[0].content_type == "text/html; charset=utf-8"
     assert [(f.url, f.status) for f in failures] == [
         ("https://news.example/doc.pdf", Reason.NOT_HTML)]
-    pages = fetch_all(targets, POLICY)  # each record read by its offset, gunzipped payload
+    pages = fetch_in_order(targets, POLICY)  # each record read by its offset, gunzipped payload
     assert [p.status for p in pages] == [Reason.OK, Reason.OK, Reason.TOO_LARGE]
     assert pages[0].body == article_html(1) and pages[1].body == article_html(2)
     assert pages[0].encoding == "utf-8"
     wrong = replace(targets[0], warc_offset=3)  # not the start of a record
-    assert fetch_all([wrong], POLICY)[0].status is Reason.DECODE_ERROR
+    assert fetch_in_order([wrong], POLICY)[0].status is Reason.DECODE_ERROR
 
 
 def test_unreadable_warc(tmp_path: Path) -> None:

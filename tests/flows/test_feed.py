@@ -1,4 +1,4 @@
-"""The page feed between the fetch tasks and the one extraction pool (flows/pipeline.py), without
+"""The page feed between the fetch tasks and the one extraction pool (flows/feed.py), without
 Prefect: stand-in futures, targets that carry their body or a mock transport (no network)."""
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from extract.fetch import Fetcher, FetchPolicy
+from extract.fetch import Fetcher
+from extract.policy import FetchPolicy
 from extract.records import FetchedPage, Reason, Target, Validators
-from flows import pipeline
-from flows.pipeline import PageFeed
+from flows import tasks
+from flows.feed import FeedClosed, PageFeed, fetch_into
 from warehouse.store import UrlState
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -70,18 +71,20 @@ def test_fetch_into_puts_every_target_once_keyed_in_input_order() -> None:
     ]
     states = {"http://a.test/later": UrlState(Validators(), (NOW + timedelta(hours=1)).replace(
         tzinfo=None), None)}
-    outcomes = pipeline.fetch_into(feed, 3, targets, FetchPolicy(), states, NOW)
+    outcomes = fetch_into(feed, 3, targets, FetchPolicy(), states, NOW)
     fut = _Future()
     feed.watch([fut])  # type: ignore[list-item]
     fut.finish()
     got = list(feed)
     assert sorted(k for k, _ in got) == [(3, 0), (3, 1), (3, 2), (3, 3)]
     by_key = dict(got)
-    assert by_key[(3, 0)].status is Reason.DEFERRED  # deferred first, as fetch_due gave them
-    assert [by_key[(3, i)].url for i in (1, 2, 3)] == [
+    # Keyed by the target's position in the source (iter_fetch_indexed): a deferred URL keeps
+    # its place; it no longer moves to the front.
+    assert by_key[(3, 1)].status is Reason.DEFERRED
+    assert [by_key[(3, i)].url for i in (0, 2, 3)] == [
         "http://a.test/1", "http://a.test/2", "http://a.test/1#frag"]
     assert by_key[(3, 3)].status is Reason.DUPLICATE_URL
-    assert by_key[(3, 3)].detail == "same canonical URL as target 0"  # index among due targets
+    assert by_key[(3, 3)].detail == "same canonical URL as target 0"  # index among targets
     assert outcomes == {"deferred": 1, "ok": 2, "duplicate_url": 1}
     assert feed.fetch_finished_at is not None
 
@@ -115,7 +118,7 @@ def test_extract_feed_returns_pages_without_bodies_and_articles_in_key_order() -
     feed.put(1, [(0, _page("http://b.test/1", HTML))])  # arrives first, sorts last
     feed.put(0, [(1, _page("http://a.test/2", HTML)), (0, _page("http://a.test/1", HTML))])
     fut.finish()
-    pages, articles = pipeline.extract_feed.fn("t", feed, 1, 30.0)
+    pages, articles = tasks.extract_feed.fn("t", feed, 1, 30.0)
     assert [p.url for p in pages] == ["http://a.test/1", "http://a.test/2", "http://b.test/1"]
     assert [a.url for a in articles] == [p.url for p in pages]
     assert all(p.body == b"" for p in pages)
@@ -182,7 +185,7 @@ def test_sources_sharing_the_run_s_fetcher_share_its_host_and_overall_limits() -
     feed = PageFeed(2)
     with Fetcher(policy, transport=httpx.MockTransport(handler), resolver=resolve) as fetcher:
         threads = [
-            threading.Thread(target=pipeline.fetch_into,
+            threading.Thread(target=fetch_into,
                              args=(feed, i, targets, policy, {}, NOW, fetcher))
             for i, targets in enumerate(sources)
         ]
@@ -247,7 +250,7 @@ def test_a_put_waiting_for_room_fails_once_the_reader_stops() -> None:
     feed.close()  # what extract_feed does when it stops, for any reason
     waiting.join(5)
     assert not waiting.is_alive()
-    assert len(errors) == 1 and isinstance(errors[0], pipeline.FeedClosed)
+    assert len(errors) == 1 and isinstance(errors[0], FeedClosed)
 
 
 def test_once_its_reader_has_read_to_the_end_the_feed_takes_no_more_pages() -> None:
@@ -261,5 +264,5 @@ def test_once_its_reader_has_read_to_the_end_the_feed_takes_no_more_pages() -> N
     feed.put(0, [(0, _page("http://a.test/1"))])
     failed.finish()
     assert [k for k, _ in feed] == [(0, 0)]
-    with pytest.raises(pipeline.FeedClosed):
+    with pytest.raises(FeedClosed):
         feed.put(1, [(0, _page("http://b.test/1"))])

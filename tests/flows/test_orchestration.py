@@ -12,14 +12,10 @@ import pytest
 from prefect.states import Completed, Failed
 
 from dedupe.records import Event
-from extract.fetch import FetchPolicy
+from extract.policy import FetchPolicy
 from flows import reporting, scaleout
-from flows.pipeline import (
-    STAGES,
-    fetch_timeout_s,
-    is_transient,
-    retry_if_transient,
-)
+from flows.pipeline import STAGES
+from flows.tasks import fetch_timeout_s, is_transient, retry_if_transient
 from tests.flows.prefectserver import PrefectServer, write_config
 from warehouse.errors import WarehouseBusy, WarehouseCorrupt
 from warehouse.queries import read_only

@@ -15,11 +15,14 @@ import pytest
 import dedupe
 from dedupe.records import Document
 from extract.clean import clean_html
-from extract.fetch import FetchPolicy
+from extract.fetch import Fetcher
+from extract.policy import FetchPolicy
+from extract.pool import clean_pages
 from extract.records import Reason, Source, SourceKind
 from extract.sources import discover
-from flows import pipeline, scaleout
+from flows import scaleout
 from flows.config import DedupeSettings, ExtractSettings, Settings
+from flows.executors import dask as dask_executor
 from flows.sampleserver import SAMPLE_DIR
 from tests.flows.prefectserver import PrefectServer
 
@@ -129,13 +132,14 @@ def test_extraction_runs_as_batch_tasks_on_a_dask_local_cluster(
         }),
     )
     policy = FetchPolicy(allow_private_networks=True, per_host_delay_s=0.0)
-    targets, failures = discover(
-        Source("sample", SourceKind.FEED, (f"{sample_site}/feed.xml",)), policy
-    )
+    with Fetcher(policy) as fetcher:
+        targets, failures = discover(
+            Source("sample", SourceKind.FEED, (f"{sample_site}/feed.xml",)), fetcher
+        )
     assert targets and not failures
-    from extract.fetch import fetch_all
+    from tests.extract.fetching import fetch_in_order
 
-    pages = fetch_all(targets, policy)
+    pages = fetch_in_order(targets, policy)
     settings = Settings(
         warehouse_path=tmp_path / "w.duckdb", sources=(), fetch=policy,
         extract=ExtractSettings(executor="dask", timeout_s=30.0),
@@ -145,13 +149,13 @@ def test_extraction_runs_as_batch_tasks_on_a_dask_local_cluster(
     def on_dask() -> tuple[str, list]:
         from prefect.runtime import flow_run
 
-        return flow_run.id, pipeline._extract_on_dask(settings, pages)
+        return flow_run.id, dask_executor.extract_on_dask(settings, pages)
 
     with temporary_settings({PREFECT_API_URL: prefect_server.api}):
         run_id, articles = on_dask()
     assert [a.url for a in articles] == [p.url for p in pages]  # input order kept
     assert all(a.status is Reason.OK for a in articles)
-    local = {a.url: a.content_hash for a in pipeline.clean_pages(pages, workers=1)}
+    local = {a.url: a.content_hash for a in clean_pages(pages, workers=1)}
     assert {a.url: a.content_hash for a in articles} == local
     names = {t["name"] for t in prefect_server.task_runs(run_id)}
     n_batches = -(-len(pages) // 4)
