@@ -14,7 +14,8 @@ from dedupe import evaluate
 from dedupe.records import Assignment, DocState, Document, Event, Grouping
 
 if TYPE_CHECKING:
-    from dedupe.grouping import PayloadError, group
+    from dedupe.grouping import group
+    from dedupe.state import PayloadError
 
 __all__ = [
     "Assignment",
@@ -27,7 +28,7 @@ __all__ = [
     "group",
 ]
 
-_LAZY = {"group": "dedupe.grouping", "PayloadError": "dedupe.grouping"}
+_LAZY = {"group": "dedupe.grouping", "PayloadError": "dedupe.state"}
 
 
 def __getattr__(name: str) -> Any:

@@ -25,8 +25,9 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from dedupe.copies import UnionFind, candidates
-from dedupe.fingerprint import Fingerprint, idf, map_chunks, normal_term
+from dedupe.fingerprint import Fingerprint, idf, normal_term
 from dedupe.minhash import Signer, word_hash
+from dedupe.parallel import map_chunks
 from dedupe.settings import DEFAULT, GroupingSettings
 
 # The thresholds and vetoes are in settings.GroupingSettings, with their calibration.

@@ -11,22 +11,16 @@ from __future__ import annotations
 
 import heapq
 import math
-import multiprocessing
-import multiprocessing.pool
-import os
 import re
-import signal
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from typing import Any, TypeVar
 
 from wordfreq import get_frequency_dict
 
-_J = TypeVar("_J")
-_R = TypeVar("_R")
+from dedupe.parallel import map_chunks
 
 _TOKEN = re.compile(r"[A-Za-z][\w'’\-]*|\d[\d,.]*")
 # Named entities, roughly: runs of capitalised words that follow a lower-case word, so that
@@ -227,58 +221,11 @@ def fingerprint(text: str, title: str = "") -> Fingerprint:
     )
 
 
-# Below this many texts fingerprinting stays in this process: a fork pool costs ~0.1 s to
-# start, and at ~1 ms per text (8,074 copy-group heads of the 20k bench corpus took 8 s
-# serially) 1,000 texts is 1 s of work, worth splitting in two.
+# Below this many texts fingerprinting stays in this process: starting a fork pool costs more
+# than it saves on a small batch. Chunks small enough that the two workers finish close
+# together, large enough that pickling round trips stay few (bench grouping rows show both).
 PARALLEL_MIN = 1000
-# Texts per task: 8,000 heads in chunks of 250 give 32 tasks, so the two workers finish
-# within one chunk (~0.25 s) of each other; smaller chunks only add pickling round trips.
 _CHUNK = 250
-
-
-def _quiet_worker() -> None:
-    # A forked worker inherits its parent's signal handlers, and leaving `with Pool()` ends the
-    # workers still running with SIGTERM: under a Prefect flow run, whose SIGTERM handler
-    # raises, such a worker printed a TerminationSignal traceback into the dedupe task's log.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def fork_pool(workers: int) -> multiprocessing.pool.Pool:
-    """A pool of `workers` forked processes that SIGTERM ends quietly. Fork, not spawn: the
-    workers inherit the job (texts, word table) instead of receiving it pickled, and start
-    without re-importing the package."""
-    return multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)
-
-
-# The job of the chunks being mapped (map_chunks): forked workers inherit it, not pickled.
-_FORK_JOB: object = None
-
-
-def _run_chunk(task: tuple[Callable[[Any, int, int], _R], int, int]) -> _R:
-    fn, start, stop = task
-    return fn(_FORK_JOB, start, stop)
-
-
-def map_chunks(
-    fn: Callable[[_J, int, int], _R], job: _J, n: int, chunk: int, parallel: bool,
-    workers: int | None = None,
-) -> list[_R]:
-    """[fn(job, start, stop) for each chunk [start, stop) of range(n)], in order: over `workers`
-    forked processes (default: the CPU count, at most 2) when `parallel` and this machine can
-    fork, in this process otherwise. The workers inherit `job` instead of receiving it pickled;
-    `fn` must be a module-level function (it is pickled by name). Each chunk's result depends on
-    `job` and its bounds alone, so the split does not change the results."""
-    global _FORK_JOB
-    n_workers = min(2, os.cpu_count() or 1) if workers is None else workers
-    tasks = [(fn, a, min(a + chunk, n)) for a in range(0, n, chunk)]
-    if not parallel or n_workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [fn(job, start, stop) for _, start, stop in tasks]
-    _FORK_JOB = job
-    try:
-        with fork_pool(n_workers) as pool:
-            return pool.map(_run_chunk, tasks, chunksize=1)
-    finally:
-        _FORK_JOB = None
 
 
 def _fingerprint_range(

@@ -20,15 +20,11 @@ recomputes exactly the part of that definition its new documents can change:
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import heapq
 import itertools
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,86 +37,27 @@ from dedupe.fingerprint import (
     Fingerprint,
     fingerprint_many,
     headline_terms,
-    map_chunks,
 )
 from dedupe.minhash import NUM_PERM, SEED, Signer
+from dedupe.parallel import map_chunks
 from dedupe.records import Assignment, DocState, Document, Event, Grouping
 from dedupe.settings import DEFAULT, GroupingSettings
+from dedupe.state import (
+    SHORT_PAYLOAD,
+    Doc,
+    Profile,
+    canonical_key,
+    decode_state,
+    encode_state,
+    hash_id,
+    top_terms,
+    utc,
+)
 from dedupe.text import MIN_WORDS, SHINGLE_SIZE, words
 
-PAYLOAD_VERSION = 3
 # Copies further apart than this (real publication dates) are not copies: see _assign_copies.
 COPY_DAYS = 30
 CANONICAL_RULE = "earliest_published"  # the event's oldest member in canonical order
-
-
-class PayloadError(ValueError):
-    """A DocState payload that dedupe cannot read (other version or corrupt)."""
-
-
-@dataclass(frozen=True)
-class _Profile:
-    """The event fingerprint of a copy group's head (other members never need one)."""
-
-    terms: dict[str, float]
-    block_signature: np.ndarray
-    dates: tuple[str, ...] = ()
-    places: tuple[str, ...] = ()
-    names: frozenset[str] = frozenset()
-    entities: frozenset[str] = frozenset()
-    setting: str | None = None
-    repeated: frozenset[str] = frozenset()
-
-
-@dataclass
-class _Doc:
-    """Everything grouping knows of one document, new or from a prior run, and where it lands."""
-
-    doc_id: str
-    key: tuple[str, str]
-    signature: np.ndarray
-    n_shingles: int
-    headline: str
-    titled: bool  # the headline is the page's title, not the text's first line
-    source: str
-    published_at: datetime | None
-    date_guessed: bool
-    is_new: bool
-    document: Document | None = None  # new documents: the text, for fingerprinting
-    profile: _Profile | None = None
-    prior_event: str | None = None
-    prior_copy: str | None = None
-    prior_piece: str | None = None
-    payload: bytes = b""  # prior documents: the payload read, rewritten only when it changed
-    copy_id: str | None = None
-    event_id: str | None = None
-    piece: str | None = None
-    rule: str = ""
-    similarity: float = 0.0
-    matched: str | None = None
-
-    @property
-    def real_day(self) -> int | None:
-        """The publication day when it is a fact (not guessed), as a day ordinal."""
-        if self.published_at is None or self.date_guessed:
-            return None
-        return self.published_at.date().toordinal()
-
-
-def _utc(ts: datetime | None) -> datetime | None:
-    if ts is None:
-        return None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
-def _key(doc_id: str, published_at: datetime | None) -> tuple[str, str]:
-    ts = _utc(published_at)
-    # "~" sorts after every ISO timestamp: undated documents count as the newest.
-    return (ts.isoformat() if ts else "~", doc_id)
-
-
-def _hash_id(prefix: str, doc_id: str) -> str:
-    return prefix + hashlib.sha1(doc_id.encode("utf-8")).hexdigest()[:16]
 
 
 def _headline(doc: Document) -> str:
@@ -137,130 +74,6 @@ def _source(doc: Document) -> str:
         return doc.source
     return urlsplit(doc.url).hostname or "" if doc.url else ""
 
-
-# -- payloads ---------------------------------------------------------------------------------
-
-
-def _b64(array: np.ndarray, dtype: str) -> str:
-    return base64.b64encode(array.astype(dtype).tobytes()).decode("ascii")
-
-
-def _payload(d: _Doc, signer: Signer) -> bytes:
-    p = d.profile
-    body: dict[str, Any] = {
-        "v": PAYLOAD_VERSION,
-        "seed": signer.seed,
-        "num_perm": signer.num_perm,
-        "sig": _b64(d.signature, "<u4"),
-        "n_shingles": d.n_shingles,
-        "headline": d.headline,
-        "titled": d.titled,
-        "source": d.source,
-        "published_at": d.published_at.isoformat() if d.published_at else None,
-        "guessed": d.date_guessed,
-        "piece": d.piece,
-    }
-    if p is not None:
-        body |= {
-            # Terms as one tab-joined string and their weights as float64 bytes: exact, and
-            # several times faster to write and read than a JSON object of floats.
-            "terms": "\t".join(p.terms),
-            "weights": _b64(np.fromiter(p.terms.values(), np.float64, len(p.terms)), "<f8"),
-            "bsig": _b64(p.block_signature, "<u4"),
-            "dates": list(p.dates),
-            "places": list(p.places),
-            "names": sorted(p.names),
-            "entities": sorted(p.entities),
-            "setting": p.setting,
-            "repeated": sorted(p.repeated),
-        }
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-_SHORT_PAYLOAD = json.dumps({"v": PAYLOAD_VERSION, "too_short": True}).encode("utf-8")
-
-
-def _from_state(state: DocState, signer: Signer) -> _Doc | None:
-    try:
-        body = json.loads(state.payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise PayloadError(f"payload of {state.doc_id!r} is not dedupe JSON: {err}") from err
-    if body.get("v") == 2 and not body.get("too_short"):
-        body = _upgrade_v2(body, state)
-    if body.get("v") not in (2, PAYLOAD_VERSION):
-        raise PayloadError(
-            f"payload of {state.doc_id!r} has version {body.get('v')!r}, expected "
-            f"{PAYLOAD_VERSION}: re-run grouping over those documents to rebuild their state"
-        )
-    if body.get("too_short"):
-        return None
-    if body["seed"] != signer.seed or body["num_perm"] != signer.num_perm:
-        raise PayloadError(
-            f"payload of {state.doc_id!r} was signed with seed={body['seed']}, "
-            f"num_perm={body['num_perm']}; this run uses seed={signer.seed}, "
-            f"num_perm={signer.num_perm}"
-        )
-    published = datetime.fromisoformat(body["published_at"]) if body["published_at"] else None
-    profile = None
-    if "terms" in body:
-        profile = _Profile(
-            terms=_terms(body["terms"], body["weights"]),
-            block_signature=_array(body["bsig"], "<u4"),
-            dates=tuple(body["dates"]),
-            places=tuple(body["places"]),
-            names=frozenset(body["names"]),
-            entities=frozenset(body["entities"]),
-            setting=body["setting"],
-            repeated=frozenset(body["repeated"]),
-        )
-    return _Doc(
-        doc_id=state.doc_id,
-        key=_key(state.doc_id, published),
-        signature=_array(body["sig"], "<u4"),
-        n_shingles=int(body["n_shingles"]),
-        headline=body["headline"],
-        titled=bool(body.get("titled", False)),
-        source=body["source"],
-        published_at=published,
-        date_guessed=bool(body["guessed"]),
-        is_new=False,
-        profile=profile,
-        prior_event=state.event_id,
-        prior_copy=state.copy_id,
-        prior_piece=body["piece"],
-        payload=state.payload,
-        copy_id=state.copy_id,
-        event_id=state.event_id,
-        piece=body["piece"],
-    )
-
-
-def _upgrade_v2(body: dict[str, Any], state: DocState) -> dict[str, Any]:
-    """A version-2 payload (written before grouping kept pieces and date sources; it profiled
-    every document)
-    read as version 3, so a warehouse grouped by an older release goes on without regrouping:
-    its events become the pieces, since an event was the unit an older run decided, and its
-    name words stand in for the entity words they are a subset of. Its dates count as real:
-    the older release did not record where a date came from."""
-    terms = _terms(body["terms"], body["weights"])
-    return body | {
-        "v": PAYLOAD_VERSION,
-        "guessed": False,
-        "piece": _hash_id("k", state.event_id) if state.event_id else None,
-        "bsig": _b64(ev.block_signatures([_top_terms(terms, BLOCK_TERMS)])[0], "<u4"),
-        "entities": body["names"],
-    }
-
-
-def _array(b64: str, dtype: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(b64), dtype=dtype).astype(np.uint32)
-
-
-def _terms(joined: str, weights: str) -> dict[str, float]:
-    if not joined:
-        return {}
-    values = np.frombuffer(base64.b64decode(weights), dtype=np.float64).tolist()
-    return dict(zip(joined.split("\t"), values, strict=True))
 
 
 # -- hashing new documents --------------------------------------------------------------------
@@ -299,10 +112,10 @@ def _hash_docs(docs: Sequence[Document], signer: Signer) -> list[_Hashed]:
     return [r for part in parts for r in part]
 
 
-def _new_doc(d: Document, shingle_hashes: np.ndarray, signature: np.ndarray) -> _Doc:
-    return _Doc(
+def _new_doc(d: Document, shingle_hashes: np.ndarray, signature: np.ndarray) -> Doc:
+    return Doc(
         doc_id=d.doc_id,
-        key=_key(d.doc_id, d.published_at),
+        key=canonical_key(d.doc_id, d.published_at),
         signature=signature,
         # Shingle positions, not distinct shingles: repeats are rare in prose and only feed
         # the containment estimate.
@@ -310,17 +123,17 @@ def _new_doc(d: Document, shingle_hashes: np.ndarray, signature: np.ndarray) -> 
         headline=_headline(d),
         titled=bool(d.title.strip()),
         source=_source(d),
-        published_at=_utc(d.published_at),
+        published_at=utc(d.published_at),
         date_guessed=d.date_guessed and d.published_at is not None,
         is_new=True,
         document=d,
     )
 
 
-def _profile(fp: Fingerprint, settings: GroupingSettings) -> _Profile:
-    return _Profile(
+def _profile(fp: Fingerprint, settings: GroupingSettings) -> Profile:
+    return Profile(
         terms=fp.terms,
-        block_signature=ev.block_signatures([_top_terms(fp.terms, BLOCK_TERMS)])[0],
+        block_signature=ev.block_signatures([top_terms(fp.terms, BLOCK_TERMS)])[0],
         dates=fp.dates,
         places=fp.places,
         names=ev.entity_words(fp, settings.name_idf),
@@ -330,7 +143,7 @@ def _profile(fp: Fingerprint, settings: GroupingSettings) -> _Profile:
     )
 
 
-def _fingerprint(heads: Iterable[_Doc], settings: GroupingSettings) -> None:
+def _fingerprint(heads: Iterable[Doc], settings: GroupingSettings) -> None:
     """Profiles for the heads that have none yet (new documents). Only heads need one: the
     other members of a copy group follow their head."""
     todo = [d for d in heads if d.profile is None and d.document is not None]
@@ -371,16 +184,16 @@ def group(
             assignments[doc_id] = Assignment(doc_id, s.event_id, s.copy_id, "already_grouped", 1.0)
         else:
             todo.append(unique[doc_id])
-    new_docs: list[_Doc] = []
+    new_docs: list[Doc] = []
     for d, hashed in zip(todo, _hash_docs(todo, signer), strict=True):
         if hashed is None:
             assignments[d.doc_id] = Assignment(d.doc_id, None, None, "too_short", 0.0)
-            states[d.doc_id] = DocState(d.doc_id, None, None, _SHORT_PAYLOAD)
+            states[d.doc_id] = DocState(d.doc_id, None, None, SHORT_PAYLOAD)
         else:
             new_docs.append(_new_doc(d, *hashed))
     del todo
 
-    prior_docs = [p for p in (_from_state(s, signer) for s in prior) if p is not None]
+    prior_docs = [p for p in (decode_state(s, signer) for s in prior) if p is not None]
     all_docs = sorted(prior_docs, key=lambda p: p.key) + sorted(new_docs, key=lambda p: p.key)
     events: tuple[Event, ...] = ()
     aliases: dict[str, str] = {}
@@ -392,10 +205,10 @@ def group(
         assignments[nd.doc_id] = Assignment(
             nd.doc_id, nd.event_id, nd.copy_id, nd.rule, round(nd.similarity, 4), nd.matched
         )
-        states[nd.doc_id] = DocState(nd.doc_id, nd.event_id, nd.copy_id, _payload(nd, signer))
+        states[nd.doc_id] = DocState(nd.doc_id, nd.event_id, nd.copy_id, encode_state(nd, signer))
     for pd in prior_docs:
         if (pd.event_id, pd.copy_id, pd.piece) != (pd.prior_event, pd.prior_copy, pd.prior_piece):
-            payload = pd.payload if pd.piece == pd.prior_piece else _payload(pd, signer)
+            payload = pd.payload if pd.piece == pd.prior_piece else encode_state(pd, signer)
             states[pd.doc_id] = DocState(pd.doc_id, pd.event_id, pd.copy_id, payload)
 
     return Grouping(
@@ -416,7 +229,7 @@ def _text_key(d: Document) -> str:
 
 
 def _assign_copies(
-    all_docs: list[_Doc],
+    all_docs: list[Doc],
     n_prior: int,
     signer: Signer,
     storage_config: dict[str, Any] | None = None,
@@ -468,7 +281,7 @@ def _assign_copies(
         copy_id = (
             all_docs[priors[0]].prior_copy
             if priors
-            else _hash_id("c", all_docs[members[0]].doc_id)
+            else hash_id("c", all_docs[members[0]].doc_id)
         )
         for i in members:
             all_docs[i].copy_id = copy_id
@@ -486,7 +299,7 @@ class _Events:
 
     def __init__(
         self,
-        all_docs: list[_Doc],
+        all_docs: list[Doc],
         changed_groups: list[list[int]],
         settings: GroupingSettings,
         storage_config: dict[str, Any] | None,
@@ -553,7 +366,7 @@ class _Events:
         for edge in edges:
             edges_of.setdefault(uf.find(edge[0]), []).append(edge)
         for root, component in by_root.items():
-            piece_id = _hash_id("k", docs[redo[component[0]]].doc_id)
+            piece_id = hash_id("k", docs[redo[component[0]]].doc_id)
             pieces.append((piece_id, component))
             clusters.extend(self._cluster(component, edges_of.get(root, []), sub_items, redo))
         for piece_id, component in pieces:
@@ -562,7 +375,7 @@ class _Events:
                     docs[i].piece = piece_id
         return self._name(clusters, redo, members_of, aliases)
 
-    def _profile(self, i: int) -> _Profile:
+    def _profile(self, i: int) -> Profile:
         profile = self.docs[i].profile
         assert profile is not None, "every head is fingerprinted before events are found"
         return profile
@@ -663,7 +476,7 @@ class _Events:
                 first = docs[members[0]].doc_id
                 salted = ("\x00".join((first, str(k))) for k in itertools.count())
                 tries = itertools.chain((docs[i].doc_id for i in members), salted)
-                name = next(h for c in tries if (h := _hash_id("e", c)) not in used)
+                name = next(h for c in tries if (h := hash_id("e", c)) not in used)
                 names[n] = name
                 used.add(name)
         for e, i in anchor.items():
@@ -688,12 +501,7 @@ class _Events:
         ))
 
 
-def _top_terms(terms: dict[str, float], k: int) -> list[str]:
-    """The k heaviest terms, ties by name (as sorted(...)[:k] would give)."""
-    return heapq.nsmallest(k, terms, key=lambda t: (-terms[t], t))
-
-
-def _principal_day(d: _Doc, p: _Profile) -> int | None:
+def _principal_day(d: Doc, p: Profile) -> int | None:
     """The day a document is about: its most mentioned full date, else its real publication
     day (a guessed one is no evidence of when the event was)."""
     if p.dates:
@@ -701,7 +509,7 @@ def _principal_day(d: _Doc, p: _Profile) -> int | None:
     return d.real_day
 
 
-def _event(event_id: str, members: list[_Doc]) -> Event:
+def _event(event_id: str, members: list[Doc]) -> Event:
     canonical = members[0]
     published = [d.published_at for d in members if d.published_at is not None]
     date_votes: Counter[str] = Counter()

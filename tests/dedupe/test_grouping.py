@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from dedupe import Document, group
-from dedupe.grouping import PayloadError
 from dedupe.records import DocState
+from dedupe.state import PayloadError
 from tests.dedupe.stories import story_doc, story_text
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"

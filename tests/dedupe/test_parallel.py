@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dedupe import Document, events, group, grouping
+from dedupe import Document, events, group, grouping, parallel
 from dedupe import fingerprint as fp_mod
 
 SEEDS = Path(__file__).resolve().parents[2] / ".." / "shared" / "seeds"
@@ -58,7 +58,7 @@ def test_forked_workers_end_quietly() -> None:
 
     previous = signal.signal(signal.SIGTERM, raising)
     try:
-        with fp_mod.fork_pool(2) as pool:
+        with parallel.fork_pool(2) as pool:
             seen = pool.map(_sigterm_disposition, range(4), chunksize=1)
     finally:
         signal.signal(signal.SIGTERM, previous)
