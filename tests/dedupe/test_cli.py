@@ -104,7 +104,7 @@ def test_an_unwritable_out_fails_before_any_grouping(
     def no_grouping(docs: object) -> None:
         raise AssertionError("grouped before checking --out")
 
-    monkeypatch.setattr(cluster, "group", no_grouping)
+    monkeypatch.setattr(cluster, "group_in_runs", no_grouping)
     path = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": story_text(1, 0)}])
     for out in (tmp_path / "missing" / "o.jsonl", tmp_path):
         assert main(["cluster", str(path), "--out", str(out)]) == 2
