@@ -21,6 +21,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from extract.body import BodyTooLarge, declared_charset, gunzip, is_html, media_type
+from extract.localfiles import open_regular
 from extract.policy import FetchPolicy
 from extract.records import Clock, FetchedPage, Reason, Target, utc_now
 
@@ -60,9 +61,10 @@ def read_local(target: Target, max_bytes: int) -> bytes:
 
 
 def read_file(path: Path, max_bytes: int) -> bytes:
-    """A file's bytes, gunzipped when they are gzip, at most `max_bytes`. Raises BodyTooLarge,
-    ValueError (a damaged gzip stream) or OSError."""
-    with path.open("rb") as f:
+    """A file's bytes, gunzipped when they are gzip, at most `max_bytes` either way (a 1 MB
+    .html.gz can inflate to 1 GiB). Only a regular file is read (extract.localfiles). Raises
+    BodyTooLarge, ValueError (a damaged gzip stream) or OSError."""
+    with open_regular(path) as f:
         raw = f.read(max_bytes + 1)
     if len(raw) > max_bytes:  # compressed or not, the content is bigger than that
         raise BodyTooLarge
