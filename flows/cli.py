@@ -55,6 +55,22 @@ def set_prefect_defaults(environ: MutableMapping[str, str] | None = None) -> Non
         env.setdefault(key, value)
 
 
+def command(name: str = "newsdedup") -> str:
+    """How to type one of this environment's commands in a hint: its bare name when the shell
+    finds this one on PATH, else its path (`make demo` runs .venv/bin/newsdedup, which a new
+    user's shell does not find, and a hint saying `newsdedup query ...` then failed)."""
+    import shutil
+
+    here = os.path.join(os.path.dirname(sys.executable), name)
+    found = shutil.which(name)
+    if found and os.path.realpath(found) == os.path.realpath(here):
+        return name
+    if not os.path.exists(here):
+        return name
+    relative = os.path.relpath(here)
+    return relative if not relative.startswith("..") else here
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line, or, with `only`, a parser in which only that command's module is
     imported (with `only=""`, none: enough for `newsdedup --help`): every command module pulls

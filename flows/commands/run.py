@@ -30,8 +30,12 @@ def run(args: argparse.Namespace) -> int:
         from extract.pool import prestart
 
         prestart()
+    from flows.interrupt import stop_at_once
     from flows.pipeline import ingest, summarize
 
-    summary = ingest(str(args.config) if args.config else None)
+    with stop_at_once():
+        summary = ingest(str(args.config) if args.config else None)
     print(summarize(summary))
-    return 0
+    # Exit 1 only when nothing worked: a schedule or a script sees a run that fetched nothing
+    # (a typo in the only feed's URL) as failed; one dead source among many is in the summary.
+    return 1 if summary.every_source_failed else 0

@@ -114,6 +114,7 @@ def serve_settings(settings: Settings, config_path: Path, name: str = DEPLOYMENT
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
+    from flows.cli import command
     from flows.pipeline import ingest
     from flows.server import ui_url
 
@@ -123,7 +124,7 @@ def serve_settings(settings: Settings, config_path: Path, name: str = DEPLOYMENT
           f" settings {config_path}")
     print(f"Prefect UI: {ui_url(api)}  (runs: {ui_url(api)}/runs, deployments:"
           f" {ui_url(api)}/deployments)")
-    print(f"run it now: prefect deployment run '{FLOW_NAME}/{name}'", flush=True)
+    print(f"run it now: {command('prefect')} deployment run '{FLOW_NAME}/{name}'", flush=True)
     ingest.serve(
         name=name,
         schedules=[Cron(settings.cron, timezone=settings.timezone)],
@@ -156,16 +157,19 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     if args.sample:
-        from flows.commands.demo import DEMO_PORT
-        from flows.sampleserver import SAMPLE_DIR, serve_directory
+        from flows.sampleserver import SamplePortBusy, sample_site
 
         # The settings file outlives this process (in the git-ignored .prefect/): a run that
         # starts while serve is shutting down then finds its settings, not a crash.
         directory = Path(".prefect").resolve()
         directory.mkdir(exist_ok=True)
-        with serve_directory(SAMPLE_DIR, port=DEMO_PORT) as base_url:
-            config = _sample_settings_file(directory, base_url)
-            serve_settings(load_settings(config), config, args.name)
+        try:
+            with sample_site() as base_url:
+                config = _sample_settings_file(directory, base_url)
+                serve_settings(load_settings(config), config, args.name)
+        except SamplePortBusy as exc:
+            print(f"newsdedup serve: {exc}", file=sys.stderr)
+            return 2
         return 0
     try:
         settings = load_settings(args.config)
