@@ -158,3 +158,17 @@ def test_sigterm_mid_fetch_stops_the_run_within_seconds(tmp_path: Path) -> None:
         assert con.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
     finally:
         con.close()
+
+
+def test_a_run_while_another_holds_the_warehouse_is_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from warehouse.store import hold_run_lock
+
+    config = tmp_path / "my.toml"
+    config.write_text('[warehouse]\npath = "w.duckdb"\n[[sources]]\nname = "x"\n'
+                      'feed = "https://example.org/rss.xml"\n')
+    with hold_run_lock(tmp_path / "w.duckdb"):
+        assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "is held by another process" in err and "Traceback" not in err

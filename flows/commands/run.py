@@ -24,6 +24,22 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"newsdedup run: {exc}", file=sys.stderr)
         return 2
+    from warehouse.errors import WarehouseError
+    from warehouse.store import hold_run_lock
+
+    try:
+        # Another run on this warehouse is a sentence now, not a flow run that fails inside
+        # Prefect with 27 frames of traceback around the same sentence.
+        with hold_run_lock(settings.warehouse_path):
+            pass
+    except WarehouseError as exc:
+        print(f"newsdedup run: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"newsdedup run: cannot write the warehouse {settings.warehouse_path}:"
+              f" {exc.strerror or exc}; set [warehouse] path to a folder you can write",
+              file=sys.stderr)
+        return 2
     if settings.extract.executor == "local":
         # The extraction pool's forkserver imports trafilatura while this process imports
         # Prefect (~3 s) and creates the flow run, instead of after the first pages arrive.
