@@ -257,7 +257,8 @@ def summarize(summary: RunSummary) -> str:
     if c.failures:
         lines.append("  failed by reason: " + ", ".join(f"{k} {v}" for k, v in c.failures.items()))
     lines.append(
-        f"  new articles {c.n_articles_new} (too short {c.n_too_short}), copies {c.n_copies},"
+        f"  new articles {c.n_articles_new} (too short {c.n_too_short}, {c.n_copies} share"
+        " their text with another),"
         f" new events {c.n_events_new}, updated events {c.n_events_updated}"
     )
     if summary.stage_seconds:
