@@ -172,3 +172,28 @@ def test_a_run_while_another_holds_the_warehouse_is_one_sentence(
         assert main(["run", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "is held by another process" in err and "Traceback" not in err
+
+
+def test_what_a_run_leaves_beside_the_warehouse_is_git_ignored(tmp_path: Path) -> None:
+    # Issue #21, item 14: the lock and writer files showed up in `git status`.
+    names = ["newsdedup.duckdb", "newsdedup.duckdb.wal", "newsdedup.duckdb.writer",
+             "newsdedup.duckdb.writer.wal", "newsdedup.duckdb.lock", "newsdedup.duckdb.run.lock",
+             ".newsdedup.duckdb.4242.publish-tmp", "data/.out.jsonl.partial-4242"]
+    done = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=REPO,
+                          capture_output=True, text=True)
+    if done.returncode == 128:
+        pytest.skip(f"git cannot check here: {done.stderr.strip()}")
+    assert sorted(done.stdout.split()) == sorted(names)
+
+
+def test_hints_name_a_command_the_shell_will_find(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue #21, item 14: `try: newsdedup query ...` failed in a shell without .venv/bin on PATH.
+    from flows.cli import command
+
+    here = Path(sys.executable).parent / "newsdedup"
+    if not here.exists():
+        pytest.skip(f"no {here}: the package is not installed in this interpreter's bin")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert Path(command()).resolve() == here.resolve()
+    monkeypatch.setenv("PATH", f"{here.parent}:/usr/bin:/bin")
+    assert command() == "newsdedup"
