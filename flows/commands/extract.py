@@ -106,7 +106,8 @@ def extract_file(job: tuple[str, int]) -> dict[str, Any]:
     try:
         body = read_file(Path(path), max_bytes)
     except BodyTooLarge:
-        return error_row(path, "too_large")
+        return error_row(path, "too_large",
+                         f"over --max-bytes {max_bytes} (gunzipped); raise it to read this page")
     except (OSError, ValueError) as err:  # unreadable, not a regular file, bad gzip
         return error_row(path, "extraction_failed", f"{type(err).__name__}: {err}")
     article = clean_html(body)
@@ -123,9 +124,17 @@ def extract_file(job: tuple[str, int]) -> dict[str, Any]:
     }
 
 
+# A failed row's detail travels from the worker under this key and is printed, not written.
+_DETAIL = "_detail"
+# Failed files named one by one on stderr, at most; a summary line counts the rest.
+MAX_NAMED_FAILURES = 20
+
+
 def error_row(path: str, status: str, detail: str = "") -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(ROW_KEYS)
     row.update(file=path, text="", status=status)
+    if detail:
+        row[_DETAIL] = detail  # said on stderr, not written: the row's keys are a contract
     return row
 
 
@@ -142,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     counts: Counter[str] = Counter()
+    named = 0
     if args.out != "-":
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
@@ -151,10 +161,19 @@ def run(args: argparse.Namespace) -> int:
                             workers=args.workers, timeout_s=args.timeout)
         for row in rows:
             counts[row["status"]] += 1
+            detail = row.pop(_DETAIL, None)
+            if detail:
+                named += 1
+                if named <= MAX_NAMED_FAILURES:
+                    print(f"newsdedup extract: {row['file']}: {row['status']}: {detail}",
+                          file=sys.stderr)
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()
+    if named > MAX_NAMED_FAILURES:
+        print(f"newsdedup extract: ... and {named - MAX_NAMED_FAILURES} more failed files"
+              " (their rows have the status)", file=sys.stderr)
     summary = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
     print(f"newsdedup extract: {sum(counts.values())} files ({summary or 'none'}) -> {args.out}",
           file=sys.stderr)

@@ -86,7 +86,9 @@ def test_a_fifo_swapped_in_after_discovery_fails_its_page(tmp_path: Path) -> Non
     assert fetched.status is Reason.BAD_URL and "not a regular file" in fetched.detail
 
 
-def test_extract_caps_a_page_and_a_gzip_bomb(tmp_path: Path) -> None:
+def test_extract_caps_a_page_and_a_gzip_bomb(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pages = tmp_path / "pages"
     pages.mkdir()
     (pages / "bomb.html.gz").write_bytes(gzip.compress(b" " * (8 * 1024 * 1024)))
@@ -100,6 +102,9 @@ def test_extract_caps_a_page_and_a_gzip_bomb(tmp_path: Path) -> None:
     rows = {Path(str(r["file"])).name: r["status"] for r in map(json.loads, out.open())}
     assert rows == {"big.html": "too_large", "bomb.html.gz": "too_large", "ok.html": "ok",
                     "pipe.html": "extraction_failed"}
+    err = capsys.readouterr().err  # each failed file named with why, the rows keep their keys
+    assert "pipe.html: extraction_failed: NotRegularFile" in err and "FIFO" in err
+    assert "big.html: too_large: over --max-bytes 2097152 (gunzipped); raise it" in err
 
 
 @pytest.mark.parametrize(("flag", "value", "says"), [
