@@ -4,10 +4,13 @@ brings its own Prefect settings (no telemetry, a long server start-up)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,8 +45,20 @@ def test_a_source_fails_only_when_nothing_of_it_worked() -> None:
     assert "1 of 4 sources failed" in text and "127.0.0.1 is loopback" in text
 
 
+# The flow tests below read the CLI's output through io.StringIO, not capsys: Prefect's console
+# log handler keeps the sys.stderr it first saw, and a capsys stream is closed when its test
+# ends, so every later flow run's log line failed ("I/O operation on closed file").
+
+
+def captured(fn: Callable[[], int]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = fn()
+    return code, out.getvalue(), err.getvalue()
+
+
 def test_every_source_failing_exits_non_zero_with_each_fix(
-    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prefect_harness: None, tmp_path: Path
 ) -> None:
     with serve_directory(SAMPLE_DIR) as base_url:
         config = tmp_path / "my.toml"
@@ -54,8 +69,8 @@ def test_every_source_failing_exits_non_zero_with_each_fix(
             "[[sources]]\nname = \"typo\"\nfeed = \"example.org/rss.xml\"\n"
             "[[sources]]\nname = \"disk\"\ndirectory = \"no-such-dir\"\n"
         )
-        assert main(["run", "--config", str(config)]) == 1
-    out = capsys.readouterr().out
+        code, out, _ = captured(lambda: main(["run", "--config", str(config)]))
+    assert code == 1
     assert "every source failed" in out
     assert f"gone: http_error {base_url}/no-such-feed.xml" in out
     assert "typo: connect_error" in out and "example.org/rss.xml" in out
@@ -82,7 +97,7 @@ def test_from_a_users_folder_a_blocked_feed_is_explained_and_no_telemetry(tmp_pa
 
 
 def test_a_second_demo_adds_nothing_though_the_port_was_busy_the_first_time(
-    prefect_harness: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    prefect_harness: None, tmp_path: Path
 ) -> None:
     import socket
 
@@ -95,15 +110,15 @@ def test_a_second_demo_adds_nothing_though_the_port_was_busy_the_first_time(
     with socket.socket() as squatter:  # another program on the port, answering nothing
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
-        assert main(demo) == 2
-    err = capsys.readouterr().err
+        code, _, err = captured(lambda: main(demo))
+    assert code == 2
     assert f"port {port} on 127.0.0.1 is in use by another program" in err
     assert "Traceback" not in err and not warehouse.exists()
-    assert main(demo) == 0
+    assert captured(lambda: main(demo))[0] == 0
     with read_only(warehouse) as con:
         first = table_counts(con)
     with sample_site(port):  # another demo's sample server holds the port: used as it is
-        assert main(demo) == 0
+        assert captured(lambda: main(demo))[0] == 0
     with read_only(warehouse) as con:
         second = table_counts(con)
     assert first["articles"] > 0
