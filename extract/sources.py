@@ -24,8 +24,7 @@ from extract import guard
 from extract.body import BodyTooLarge, gunzip
 from extract.feeds import BadFeed, parse_feed
 from extract.fetch import Fetcher
-from extract.local import WarcProblem, read_warc
-from extract.localfiles import file_kind, open_regular
+from extract.local import WarcProblem, file_kind, open_regular, read_warc
 from extract.records import FetchedPage, Reason, Source, SourceKind, Target
 from extract.sitemaps import BadSitemap, parse_sitemap
 from extract.urls import canonicalize

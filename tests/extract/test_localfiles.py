@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from extract.fetch import Fetcher
-from extract.localfiles import NotRegularFile, open_regular
+from extract.local import NotRegularFile, open_regular
 from extract.policy import FetchPolicy
 from extract.records import Reason, Source, SourceKind
 from extract.sources import discover
