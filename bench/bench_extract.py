@@ -45,10 +45,10 @@ PYTHON = sys.executable
 REFERENCE = """
 import json, sys
 sys.path.insert(0, {repo!r})
-from flows.commands.extract import extract_file, find_files
+from flows.commands.extract import MAX_BYTES, extract_file, find_files
 with open(sys.argv[2], "w", encoding="utf-8") as out:
     for path in find_files([sys.argv[1]]):
-        out.write(json.dumps(extract_file(path), ensure_ascii=False) + "\\n")
+        out.write(json.dumps(extract_file((path, MAX_BYTES)), ensure_ascii=False) + "\\n")
 """
 
 

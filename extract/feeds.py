@@ -5,6 +5,7 @@ file's bytes): handed a URL, it would fetch it itself, past the address guard an
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -50,12 +51,36 @@ def _entry_link(entry: Any) -> str | None:
     return guid if guid.startswith(("http://", "https://")) else None
 
 
+# The start of an RSS <item> or Atom <entry> (namespace prefix allowed). Not <items>, RSS
+# 1.0's table of contents. A tag written inside CDATA text would be counted too: the cut then
+# comes early and the feed gives fewer entries, never more work.
+_ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>/]")
+
+
+def cut_entries(body: bytes, max_entries: int) -> bytes:
+    """The feed's bytes up to the start of entry `max_entries + 1`, or all of them when it
+    has fewer. feedparser reads the whole document before it gives the first entry, so a
+    100,000-item feed cost 41 s of parsing to keep ten; cut, it costs what ten do. What is cut
+    is never closed: feedparser's lenient parser keeps the entries it has."""
+    for n, match in enumerate(_ENTRY_START.finditer(body)):
+        if n == max_entries:
+            return body[: match.start()]
+    return body
+
+
 def parse_feed(
-    body: bytes, feed_url: str, source: str, content_type: str | None = None
+    body: bytes,
+    feed_url: str,
+    source: str,
+    content_type: str | None = None,
+    max_entries: int | None = None,
 ) -> tuple[list[Target], int]:
-    """The feed's entries as Targets, and how many entries had no usable link.
+    """The feed's entries as Targets (at most `max_entries`, with the rest never parsed), and
+    how many entries had no usable link.
 
     Raises BadFeed when the bytes are not a feed at all (no entries and a parse error)."""
+    if max_entries is not None:
+        body = cut_entries(body, max_entries)
     headers = {"content-location": feed_url}
     if content_type:
         headers["content-type"] = content_type

@@ -11,11 +11,15 @@ holds ~1 GiB of pages, so bodies are read one record at a time, by offset (`read
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
@@ -23,6 +27,48 @@ from warcio.exceptions import ArchiveLoadFailed
 from extract.body import BodyTooLarge, declared_charset, gunzip, is_html, media_type
 from extract.policy import FetchPolicy
 from extract.records import Clock, FetchedPage, Reason, Target, utc_now
+
+# --- Only regular files --------------------------------------------------------------------
+# A FIFO named `x.html` in a `directory` source hung a run for ever: opening a FIFO for reading
+# waits for a writer, inside a thread no time limit reaches and no signal stops (issue #21). A
+# device or socket named like a page would do the same or worse. So a file is opened without
+# blocking, checked, and refused unless it is a regular file.
+
+
+class NotRegularFile(OSError):
+    """A path that names a FIFO, a device, a socket or a directory, not a file of bytes."""
+
+
+def file_kind(mode: int) -> str:
+    """What st_mode describes, in words for a failure's detail."""
+    for test, name in (
+        (stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """`path` opened for reading in binary, or NotRegularFile (an OSError) when it is anything
+    but a regular file. Symlinks are followed; a symlink loop is an OSError (ELOOP)."""
+    # O_NONBLOCK: open() of a FIFO returns at once instead of waiting for a writer; the
+    # descriptor is put back to blocking once it is known to be a regular file.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(
+                errno.EINVAL, f"{file_kind(mode)}, not a regular file: only files are read",
+                os.fspath(path),
+            )
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def page_from_body(target: Target, policy: FetchPolicy, clock: Clock = utc_now) -> FetchedPage:
@@ -60,9 +106,10 @@ def read_local(target: Target, max_bytes: int) -> bytes:
 
 
 def read_file(path: Path, max_bytes: int) -> bytes:
-    """A file's bytes, gunzipped when they are gzip, at most `max_bytes`. Raises BodyTooLarge,
-    ValueError (a damaged gzip stream) or OSError."""
-    with path.open("rb") as f:
+    """A file's bytes, gunzipped when they are gzip, at most `max_bytes` either way (a 1 MB
+    .html.gz can inflate to 1 GiB). Only a regular file is read (open_regular). Raises
+    BodyTooLarge, ValueError (a damaged gzip stream) or OSError."""
+    with open_regular(path) as f:
         raw = f.read(max_bytes + 1)
     if len(raw) > max_bytes:  # compressed or not, the content is bigger than that
         raise BodyTooLarge

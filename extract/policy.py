@@ -90,8 +90,11 @@ class FetchPolicy:
             "max_sitemap_depth": self.max_sitemap_depth,
         }
         for name, value in non_negative.items():
-            if value < 0:
+            if not value >= 0:  # NaN too: it compares false with every deadline
                 raise ValueError(f"FetchPolicy.{name} must be >= 0, got {value!r}")
+        for name, value in {**positive, **non_negative}.items():
+            if value == float("inf"):
+                raise ValueError(f"FetchPolicy.{name} must be a finite number, got {value!r}")
         if self.connect_timeout_s > self.total_timeout_s:
             raise ValueError(
                 f"FetchPolicy.connect_timeout_s ({self.connect_timeout_s}) exceeds "
@@ -101,6 +104,12 @@ class FetchPolicy:
             raise ValueError(
                 f"FetchPolicy.per_host_concurrency ({self.per_host_concurrency}) exceeds "
                 f"concurrency ({self.concurrency}): a host cannot use more workers than exist"
+            )
+        if any(ord(c) < 32 or ord(c) == 127 for c in self.user_agent):
+            # A CR or LF would split the header: httpx refuses it, and every fetch then failed.
+            raise ValueError(
+                f"FetchPolicy.user_agent must be one line of text, got {self.user_agent!r};"
+                f" remove the line break or control character, e.g. {DEFAULT_USER_AGENT!r}"
             )
         ua = self.user_agent.strip()
         if "/" not in ua.split()[0] if ua else True:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
-import os
 import queue
 import threading
 import time
@@ -35,6 +34,7 @@ from typing import Any, TypeVar
 from extract.clean import clean_page, content_hash
 from extract.records import Article, FetchedPage, Reason
 from extract.urls import canonicalize, url_id
+from extract.workers import check_pool, default_workers
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -83,13 +83,6 @@ def prestart() -> None:
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _worker_main(conn: Connection, fn: Callable[[Any], Any]) -> None:
@@ -154,13 +147,10 @@ def imap_ordered(
     `fn` must be a module-level function (it is pickled by name). An item that raises, overruns
     `timeout_s` or kills its worker yields on_error(item, reason, detail) instead, with reason
     EXTRACTION_FAILED or EXTRACTION_TIMEOUT."""
-    if timeout_s <= 0:
-        raise ValueError(f"timeout_s must be positive, got {timeout_s}; use e.g. 30.0")
+    check_pool(workers, timeout_s)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     n_workers = workers if workers is not None else default_workers()
-    if n_workers < 1:
-        raise ValueError(f"workers must be at least 1, got {n_workers}; omit it for every core")
     ctx = _context()
     source = iter(enumerate(items))
     pending: deque[list[tuple[int, Any]]] = deque()

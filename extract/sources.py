@@ -15,6 +15,7 @@ the sitemap, the file, the bad line), so it lands in the warehouse's `fetches` l
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -23,7 +24,7 @@ from extract import guard
 from extract.body import BodyTooLarge, gunzip
 from extract.feeds import BadFeed, parse_feed
 from extract.fetch import Fetcher
-from extract.local import WarcProblem, read_warc
+from extract.local import WarcProblem, file_kind, open_regular, read_warc
 from extract.records import FetchedPage, Reason, Source, SourceKind, Target
 from extract.sitemaps import BadSitemap, parse_sitemap
 from extract.urls import canonicalize
@@ -91,7 +92,7 @@ class _Discovery:
             if size > max_bytes:
                 self.fail(uri, Reason.TOO_LARGE, f"{size} bytes > limit {max_bytes}", n_bytes=size)
                 return None
-            with path.open("rb") as f:
+            with open_regular(path) as f:
                 raw = f.read(max_bytes + 1)
         except OSError as exc:
             self.fail(uri, Reason.CONNECT_ERROR, f"cannot read {path}: {exc.strerror or exc}")
@@ -115,7 +116,10 @@ class _Discovery:
             return
         body, content_type, base = doc
         try:
-            targets, linkless = parse_feed(body, base, self.source.name, content_type)
+            # One entry past the room left, so that a longer feed is still seen to be longer.
+            room = self.policy.max_targets_per_source - len(self.targets) + 1
+            targets, linkless = parse_feed(body, base, self.source.name, content_type,
+                                           max_entries=max(room, 1))
         except BadFeed as exc:
             self.fail(location, Reason.BAD_FEED, str(exc), n_bytes=len(body))
             return
@@ -214,12 +218,23 @@ class _Discovery:
             for name in sorted(filenames):
                 if not name.lower().endswith(HTML_SUFFIXES):
                     continue
-                path = Path(dirpath, name).resolve()
+                # One bad entry costs that entry: a symlink loop once ended the whole walk
+                # (resolve() raised), and a FIFO, listed, hung the run when read.
+                listed = Path(dirpath, name)
                 try:
-                    size = path.stat().st_size
-                except OSError as exc:
-                    self.fail(path.as_uri(), Reason.BAD_URL, f"cannot read: {exc.strerror}")
+                    info = listed.stat()
+                    path = listed.resolve()
+                except (OSError, RuntimeError) as exc:  # RuntimeError: a loop, Python < 3.13
+                    why = getattr(exc, "strerror", None) or str(exc)
+                    self.fail(listed.absolute().as_uri(), Reason.BAD_URL,
+                              f"cannot read {listed}: {why}; fix or remove it")
                     continue
+                if not stat.S_ISREG(info.st_mode):
+                    self.fail(path.as_uri(), Reason.BAD_URL,
+                              f"{listed} is {file_kind(info.st_mode)}, not a regular file;"
+                              " only files are read: move it out of the directory")
+                    continue
+                size = info.st_size
                 if size > self.policy.max_bytes:  # (a .gz is checked again once inflated)
                     self.fail(path.as_uri(), Reason.TOO_LARGE,
                               f"{size} bytes > max_bytes {self.policy.max_bytes}", n_bytes=size)

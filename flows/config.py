@@ -7,9 +7,11 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from extract.policy import FetchPolicy
 from extract.records import Source, SourceKind
+from extract.workers import check_pool
 
 DEFAULT_CONFIG = Path("newsdedup.toml")
 
@@ -85,6 +87,48 @@ _FETCH_KEYS: dict[str, type] = {
 }
 
 
+# What each cron field allows (Prefect's croniter would say so only when `serve` builds the
+# schedule, in a traceback; importing it here would import Prefect before a run's settings are
+# even read). Names for months and week days, as cron(5) has them.
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
+                      "NOV", "DEC")),
+    ("day of week", 0, 7, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
+)
+
+
+def _cron_number(text: str, field: str, low: int, high: int, names: tuple[str, ...]) -> int:
+    if text.upper() in names:
+        return names.index(text.upper()) + (1 if field == "month" else 0)
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValueError(text)
+    return int(text)
+
+
+def cron_problem(cron: str) -> str:
+    """What is wrong with a 5-field cron expression, or "" when nothing is."""
+    parts = cron.split()
+    if len(parts) != 5:
+        return f"{len(parts)} fields"
+    for part, (field_name, low, high, names) in zip(parts, _CRON_FIELDS, strict=True):
+        for item in part.split(","):
+            span, _, step = item.partition("/")
+            try:
+                if step and (not step.isdigit() or int(step) < 1):
+                    raise ValueError(step)
+                if span != "*":
+                    first, _, last = span.partition("-")
+                    end = _cron_number(last, field_name, low, high, names) if last else high
+                    if _cron_number(first, field_name, low, high, names) > end:
+                        raise ValueError(span)
+            except ValueError:
+                return f"{field_name} {item!r} is outside {low}-{high}"
+    return ""
+
+
 def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
@@ -149,10 +193,18 @@ def parse_settings(
             f"[warehouse].keep_days: {keep_days!r} is not a number of days >= 0; how long"
             " earlier runs stay readable (time travel), e.g. keep_days = 7"
         )
-    wpath = Path(_typed(warehouse.get("path", "newsdedup.lake"), str, "[warehouse].path"))
-    wpath = wpath.expanduser()
+    wtext = _typed(warehouse.get("path", "newsdedup.lake"), str, "[warehouse].path")
+    if not wtext.strip():
+        raise ConfigError('[warehouse].path: is empty; name a folder, e.g. path = "newsdedup.lake"')
+    wpath = Path(wtext).expanduser()
     if not wpath.is_absolute():
         wpath = base / wpath
+    if wpath.is_file():
+        # The warehouse is a folder (a DuckLake: catalog.sqlite and data/), not one file.
+        raise ConfigError(
+            f"[warehouse].path: {wpath} is a file; the warehouse is a folder that newsdedup"
+            f" creates, e.g. path = \"{Path(wtext).with_suffix('.lake')}\""
+        )
 
     fetch_raw = data.get("fetch", {})
     _check_keys(fetch_raw, set(_FETCH_KEYS), "[fetch]")
@@ -177,14 +229,17 @@ def parse_settings(
     extract_raw = data.get("extract", {})
     _check_keys(extract_raw, {"workers", "timeout_s", "executor", "dask_address"}, "[extract]")
     workers = extract_raw.get("workers")
-    if workers is not None and (_typed(workers, int, "[extract].workers") < 1):
+    if workers is not None and _typed(workers, int, "[extract].workers") < 1:
         raise ConfigError("[extract].workers: must be at least 1 (or leave it out: one per core)")
     timeout_s = _typed(extract_raw.get("timeout_s", 30.0), float, "[extract].timeout_s")
-    if timeout_s <= 0:
-        raise ConfigError("[extract].timeout_s: must be a positive number of seconds")
     executor = _typed(extract_raw.get("executor", "local"), str, "[extract].executor")
     if executor not in {"local", "dask"}:
         raise ConfigError('[extract].executor: use "local" (process pool) or "dask"')
+    try:  # a Dask cluster's workers are on other machines: this one's cores do not bound them
+        check_pool(workers if executor == "local" else None, timeout_s)
+    except ValueError as exc:
+        key = "workers" if "workers" in str(exc) else "timeout_s"
+        raise ConfigError(f"[extract].{key}: {exc}") from None
     dask_address = extract_raw.get("dask_address")
     if dask_address is not None:
         _typed(dask_address, str, "[extract].dask_address")
@@ -212,11 +267,20 @@ def parse_settings(
     cron = schedule.get("cron")
     if cron is not None:
         cron = _typed(cron, str, "[schedule].cron")
-        if len(cron.split()) != 5:
+        problem = cron_problem(cron)
+        if problem:
             raise ConfigError(
-                f"[schedule].cron: {cron!r} is not a 5-field cron expression, e.g. \"0 * * * *\""
+                f"[schedule].cron: {cron!r} is not a 5-field cron expression ({problem}); e.g."
+                ' "0 * * * *" (hourly) or "*/15 6-22 * * MON-FRI"'
             )
     timezone = _typed(schedule.get("timezone", "UTC"), str, "[schedule].timezone")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"[schedule].timezone: {timezone!r} is not an IANA time zone; e.g."
+            ' "UTC", "Europe/Berlin", "America/New_York"'
+        ) from None
 
     return Settings(
         warehouse_path=wpath,
@@ -247,4 +311,11 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start:exc.end]!r} at offset"
+            f" {exc.start}); save the file as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the settings file: {exc.strerror or exc}") from None
     return parse_settings(data, base=path.resolve().parent, path=path.resolve())

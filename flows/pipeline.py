@@ -39,9 +39,10 @@ from dedupe.records import Grouping
 from extract.fetch import Fetcher
 from extract.pool import prestart
 from extract.records import Article, FetchedPage, Reason
-from flows import reporting
+from flows import interrupt, reporting
 from flows.config import Settings, load_settings
 from flows.executors import SourceTasks, dask, local
+from flows.failures import SourceFailure, describe, failed_sources
 from flows.tasks import group_new, load_grouping, load_pages, quoted
 from warehouse.store import RunCounts, Warehouse, hold_run_lock
 
@@ -59,6 +60,12 @@ class RunSummary:
     # Wall seconds per stage (STAGES), plus "prefect" (total - sum of stages: orchestration,
     # artifacts, events) and "total" (the flow function, start to end).
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    n_sources: int = 0
+    failed_sources: tuple[SourceFailure, ...] = ()
+
+    @property
+    def every_source_failed(self) -> bool:
+        return self.n_sources > 0 and len(self.failed_sources) == self.n_sources
 
 
 def new_run_id(now: datetime) -> str:
@@ -139,12 +146,16 @@ def _execute_locked(settings: Settings) -> RunSummary:
         interrupted = wh.mark_interrupted_runs(run_id)
     if interrupted:
         logger.warning("%d earlier run(s) had been killed before finishing", interrupted)
+    interrupt.run_started(settings.warehouse_path, run_id)
     try:
-        return _run(settings, run_id, started, clock)
+        with interrupt.armed():
+            return _run(settings, run_id, started, clock)
     except BaseException:
         with Warehouse.open(settings.warehouse_path, publish=False) as wh:
             wh.finish_run(run_id, datetime.now(UTC), RunCounts(), status="failed")
         raise
+    finally:
+        interrupt.run_ended()
 
 
 def _report_extracted(
@@ -250,6 +261,8 @@ def _run(
         updated_event_ids=tuple(r.event_id for r in rows if r.status == "updated"),
         failures_by_domain=by_domain,
         stage_seconds=stage_seconds,
+        n_sources=len(settings.sources),
+        failed_sources=tuple(failed_sources([s.name for s in settings.sources], pages)),
     )
 
 
@@ -271,7 +284,8 @@ def summarize(summary: RunSummary) -> str:
     if c.failures:
         lines.append("  failed by reason: " + ", ".join(f"{k} {v}" for k, v in c.failures.items()))
     lines.append(
-        f"  new articles {c.n_articles_new} (too short {c.n_too_short}), copies {c.n_copies},"
+        f"  new articles {c.n_articles_new} (too short {c.n_too_short}, {c.n_copies} share"
+        " their text with another),"
         f" new events {c.n_events_new}, updated events {c.n_events_updated}"
     )
     if summary.stage_seconds:
@@ -279,4 +293,5 @@ def summarize(summary: RunSummary) -> str:
             "  seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in summary.stage_seconds.items())
         )
     lines.append(f"  warehouse {summary.warehouse}")
+    lines += describe(summary.failed_sources, summary.n_sources)
     return "\n".join(lines)

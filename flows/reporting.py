@@ -128,7 +128,7 @@ def summary_markdown(
         "|---|---:|",
         f"| new articles | {c.n_articles_new} |",
         f"| too short to group | {c.n_too_short} |",
-        f"| copies (syndicated or repeated text) | {c.n_copies} |",
+        f"| new articles sharing their text with another (copies) | {c.n_copies} |",
         f"| new events | {c.n_events_new} |",
         f"| updated events | {c.n_events_updated} |",
         "",

@@ -56,6 +56,7 @@ EXTRACT_LAYERS = {
     # rules with no I/O: URL rules, address guard, bytes -> text, politeness, robots.txt rules,
     # feed and sitemap parsing
     "urls": 1, "guard": 1, "body": 1, "policy": 1, "robots": 1, "feeds": 1, "sitemaps": 1,
+    "workers": 1,  # how many extraction workers and what time limit the pool accepts
     # one kind of I/O each: HTTP transport, pages on this machine; HTML -> Article
     "http": 2, "local": 2, "clean": 2,
     # the two streaming steps: fetch (Targets -> FetchedPages), extraction pool (-> Articles)

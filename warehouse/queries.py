@@ -3,12 +3,14 @@ CLI and the flows show to people."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -17,9 +19,16 @@ from warehouse.errors import NoWarehouse, QueryError, WarehouseError, translate_
 from warehouse.schema import CURRENT_VERSION
 
 __all__ = [
-    "EventSummary", "NoWarehouse", "QueryError", "QueryResult", "WarehouseError",
-    "event_summaries", "read_only", "run_query", "session_sql", "table_counts",
+    "EventSummary", "NoWarehouse", "QueryError", "QueryResult", "QueryStream", "QueryTimeout",
+    "WarehouseError", "event_summaries", "open_query", "read_only", "run_query", "session_sql",
+    "table_counts",
 ]
+
+T = TypeVar("T")
+
+# Rows fetched from DuckDB at a time: a result is streamed, never held whole (`SELECT * FROM
+# range(300000000)` held ~2.4 GB when fetched at once).
+FETCH_BATCH = 1000
 
 # A query connection reads the published snapshot and nothing else: the lake is attached
 # read-only, only SELECT and EXPLAIN statements run, and file access is limited to the lake's own
@@ -32,6 +41,129 @@ _READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.
 class QueryResult:
     columns: tuple[str, ...]
     rows: list[tuple[Any, ...]]
+    truncated: bool = False  # more rows than the limit asked for
+
+
+class QueryTimeout(QueryError):
+    """A query stopped because it ran past its time limit."""
+
+
+def _interruptible(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
+    """work() in a helper thread, so that Ctrl-C stops it: while DuckDB runs a statement the
+    main thread sits in C and Python's SIGINT handler does not run (a long query ignored
+    Ctrl-C). The main thread waits here instead, takes the KeyboardInterrupt, and interrupts
+    the connection."""
+    box: dict[str, Any] = {}
+    # An Event, not thread.is_alive(): on Python 3.11 a join() that a KeyboardInterrupt breaks
+    # can leave is_alive() False while the thread still runs (the interpreter then exits under
+    # it, and DuckDB aborts the process: "FATAL: exception not rethrown").
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # handed to the caller's thread below
+            box["error"] = exc
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=target, name="newsdedup-query", daemon=True)
+    thread.start()
+    try:
+        while not done.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        # Again until it stops: an interrupt that comes before the statement starts is lost.
+        deadline = time.monotonic() + 10.0
+        while not done.is_set() and time.monotonic() < deadline:
+            con.interrupt()
+            done.wait(0.1)
+        raise
+    if "error" in box:
+        error = box["error"]
+        if isinstance(error, RuntimeError) and not isinstance(error, duckdb.Error):
+            raise KeyboardInterrupt from error  # DuckDB's own "Query interrupted"
+        raise error
+    return box["value"]  # type: ignore[no-any-return]
+
+
+@dataclass
+class QueryStream:
+    """An open query: its columns, and its rows fetched in batches as they are read."""
+
+    columns: tuple[str, ...]
+    _cursor: duckdb.DuckDBPyConnection | None
+    _timeout_s: float | None = None
+
+    def rows(self, limit: int | None = None) -> Iterator[tuple[Any, ...]]:
+        """Up to `limit` rows (every row with None)."""
+        if self._cursor is None:
+            return
+        left = limit
+        while left is None or left > 0:
+            size = FETCH_BATCH if left is None else min(FETCH_BATCH, left)
+            cursor = self._cursor
+            try:
+                batch = _interruptible(cursor, lambda: cursor.fetchmany(size))  # noqa: B023
+            except duckdb.Error as exc:
+                raise _query_error(exc, schema_hint(cursor), self._timeout_s) from exc
+            if not batch:
+                return
+            yield from batch
+            if left is not None:
+                left -= len(batch)
+
+    def has_more(self) -> bool:
+        """Whether a row is left after those read (reads it; call once, at the end)."""
+        return bool(self._cursor is not None and next(self.rows(1), None) is not None)
+
+
+@contextmanager
+def open_query(
+    path: Path, sql: str, params: Sequence[Any] | None = None, *,
+    timeout_s: float | None = None, as_of_run: str | None = None,
+) -> Iterator[QueryStream]:
+    """Run one SQL statement on a read-only connection to the published snapshot (or the one
+    `as_of_run` published) and stream its rows. More than one statement, or none, or one that
+    is not SELECT or EXPLAIN, is a QueryError before anything runs; past `timeout_s` the query
+    is interrupted (QueryTimeout), however far the caller has read."""
+    with read_only(path, as_of_run=as_of_run) as con:
+        try:
+            statements = con.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise _query_error(exc) from exc
+        if len(statements) != 1:
+            raise QueryError(
+                "no SQL statement given" if not statements else
+                f"one statement at a time: found {len(statements)}; run each on its own"
+            )
+        refused = [st.type.name for st in statements if st.type not in _READ_STATEMENTS]
+        if refused:
+            raise QueryError(
+                "the warehouse is read-only for queries: `newsdedup query` runs SELECT and"
+                f" EXPLAIN (not {', '.join(refused)}), reads no other file and changes no"
+                " setting; use `newsdedup export` for files, or your own DuckDB session;"
+                " nothing was changed"
+            )
+        timer = None
+        if timeout_s is not None:
+            timer = threading.Timer(timeout_s, con.interrupt)
+            timer.daemon = True
+            timer.start()
+        try:
+            args = list(params) if params is not None else None
+            try:
+                cur = _interruptible(con, lambda: con.execute(sql, args))
+            except duckdb.Error as exc:
+                raise _query_error(exc, schema_hint(con), timeout_s) from exc
+            if cur.description is None:
+                yield QueryStream((), None)
+            else:
+                columns = tuple(d[0] for d in cur.description)
+                yield QueryStream(columns, cur, timeout_s)
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 def _published(con: duckdb.DuckDBPyConnection, path: Path, run_id: str | None) -> int:
@@ -92,7 +224,10 @@ def read_only(
     try:
         yield con
     finally:
-        con.close()
+        try:
+            con.close()
+        except duckdb.Error:  # still busy with a statement Ctrl-C stopped: the process ends
+            pass
 
 
 def session_sql(path: Path, *, as_of_run: str | None = None) -> str:
@@ -104,28 +239,21 @@ def session_sql(path: Path, *, as_of_run: str | None = None) -> str:
 
 
 def run_query(
-    path: Path, sql: str, params: Sequence[Any] | None = None, *, as_of_run: str | None = None
+    path: Path,
+    sql: str,
+    params: Sequence[Any] | None = None,
+    *,
+    limit: int | None = None,
+    timeout_s: float | None = None,
+    as_of_run: str | None = None,
 ) -> QueryResult:
-    """Run SQL on a read-only, file-less connection to the published snapshot. Anything that
-    would write fails with QueryError and changes nothing."""
-    with read_only(path, as_of_run=as_of_run) as con:
-        try:
-            statements = con.extract_statements(sql)
-            refused = [s.type.name for s in statements if s.type not in _READ_STATEMENTS]
-            if refused:
-                raise QueryError(
-                    "the warehouse is read-only for queries: `newsdedup query` runs SELECT and"
-                    f" EXPLAIN (not {', '.join(refused)}), reads no other file and changes no"
-                    " setting; use `newsdedup export` for files, or your own DuckDB session;"
-                    " nothing was changed"
-                )
-            cur = con.execute(sql, list(params) if params is not None else None)
-            if cur.description is None:
-                return QueryResult((), [])
-            columns = tuple(d[0] for d in cur.description)
-            return QueryResult(columns, cur.fetchall())
-        except duckdb.Error as exc:
-            raise _query_error(exc, schema_hint(con)) from exc
+    """Run one SQL statement on a read-only connection to the published snapshot. Anything
+    that would write fails with QueryError and changes nothing. With `limit`, at most that many
+    rows are read (`truncated` says whether there were more)."""
+    with open_query(path, sql, params, timeout_s=timeout_s, as_of_run=as_of_run) as stream:
+        rows = list(stream.rows(limit))
+        truncated = limit is not None and stream.has_more()
+        return QueryResult(stream.columns, rows, truncated)
 
 
 def schema_hint(con: duckdb.DuckDBPyConnection) -> str:
@@ -144,8 +272,14 @@ def schema_hint(con: duckdb.DuckDBPyConnection) -> str:
     )
 
 
-def _query_error(exc: duckdb.Error, hint: str = "") -> QueryError:
+def _query_error(
+    exc: duckdb.Error, hint: str = "", timeout_s: float | None = None
+) -> QueryError:
     message = str(exc)
+    if isinstance(exc, duckdb.InterruptException):
+        if timeout_s is not None:
+            return QueryTimeout(f"the query ran longer than {timeout_s:g} s and was stopped")
+        return QueryError(f"the query was interrupted ({message})")
     if isinstance(exc, duckdb.CatalogException):
         message += hint
     lowered = message.lower()

@@ -4,18 +4,21 @@ print the events it found. Writes ./newsdedup.lake (or --warehouse)."""
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from flows.sampleserver import SAMPLE_DIR, serve_directory
-
-DEMO_PORT = 8765
+from flows.cli import command
+from flows.sampleserver import SAMPLE_PORT, SamplePortBusy, sample_site
 
 
 def add_parser(sub: Any, name: str) -> None:
     parser = sub.add_parser(name, help="run the pipeline once on the bundled sample")
     parser.add_argument("--warehouse", type=Path, default=Path("newsdedup.lake"))
+    parser.add_argument("--port", type=int, default=SAMPLE_PORT,
+                        help=f"serve the sample on this port (default {SAMPLE_PORT}; it is part"
+                        " of the articles' URLs, so keep one port per warehouse)")
     parser.set_defaults(handler=run)
 
 
@@ -33,18 +36,24 @@ def demo_config(base_url: str, warehouse: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from flows.interrupt import stop_at_once
     from flows.pipeline import ingest, summarize
     from warehouse.queries import event_summaries, read_only
 
-    # A fixed port keeps the sample's URLs, and so its article ids, the same from one demo run
-    # to the next: a second `make demo` then adds nothing.
-    with (
-        serve_directory(SAMPLE_DIR, port=DEMO_PORT) as base_url,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        config = Path(tmp) / "newsdedup.toml"
-        config.write_text(demo_config(base_url, args.warehouse), encoding="utf-8")
-        summary = ingest(str(config))
+    # One port, always (flows.sampleserver.SAMPLE_PORT says why): a second `make demo` then
+    # adds nothing.
+    try:
+        with (
+            stop_at_once(),
+            sample_site(args.port) as base_url,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
+            config = Path(tmp) / "newsdedup.toml"
+            config.write_text(demo_config(base_url, args.warehouse), encoding="utf-8")
+            summary = ingest(str(config))
+    except SamplePortBusy as exc:
+        print(f"newsdedup demo: {exc}", file=sys.stderr)
+        return 2
     print()
     print(summarize(summary))
     print()
@@ -59,5 +68,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"    · {title}")
     print()
     print(f"warehouse: {summary.warehouse.resolve()}")
-    print('try: newsdedup query "SELECT title, event_date, n_articles FROM events"')
+    print(f'try: {command()} query "SELECT title, event_date, n_articles FROM events"')
     return 0

@@ -8,12 +8,12 @@ keys in ROW_KEYS. `status` is `ok` or the reason the page gave no article.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 ROW_KEYS = ("file", "url", "title", "author", "published_at", "sitename", "language", "text",
@@ -31,11 +31,52 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="HTML files or directories")
     parser.add_argument("--out", required=True, metavar="FILE.jsonl",
                         help="where to write the JSON lines ('-' for stdout)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes (default: every core)")
-    parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    parser.add_argument("--workers", type=_workers, default=None,
+                        help="worker processes (default: one per core)")
+    parser.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
                         help="hard time limit per page (default: 30)")
+    parser.add_argument("--max-bytes", type=_bytes, default=MAX_BYTES, metavar="BYTES",
+                        help=f"skip a page larger than this, gunzipped or not (default {MAX_BYTES},"
+                        " the flow's [fetch] max_bytes)")
     parser.set_defaults(handler=run)
+
+
+# The flow's own cap on a page (FetchPolicy.max_bytes, 10 MiB): a 1 MB .html.gz that inflated
+# to 1 GiB took ~2.8 GB here before there was one.
+MAX_BYTES = 10 * 1024 * 1024
+
+
+def _workers(text: str) -> int:
+    from extract.workers import check_pool
+
+    try:
+        value = int(text)
+        check_pool(value, 30.0)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err) if "workers" in str(err) else
+                                         f"expected a whole number, got {text!r}") from None
+    return value
+
+
+def _seconds(text: str) -> float:
+    from extract.workers import check_pool
+
+    try:
+        value = float(text)
+        check_pool(None, value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return value
+
+
+def _bytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number of bytes, got {text!r}")
+    return value
 
 
 def is_html_file(name: str) -> bool:
@@ -55,19 +96,19 @@ def find_files(paths: Iterable[str]) -> Iterator[str]:
             yield path
 
 
-def read_page(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        data = handle.read()
-    return gzip.decompress(data) if path.lower().endswith(".gz") else data
-
-
-def extract_file(path: str) -> dict[str, Any]:
-    """One file -> one output row. Runs in a worker process."""
+def extract_file(job: tuple[str, int]) -> dict[str, Any]:
+    """One (file, max_bytes) -> one output row. Runs in a worker process."""
+    from extract.body import BodyTooLarge
     from extract.clean import clean_html
+    from extract.local import read_file
 
+    path, max_bytes = job
     try:
-        body = read_page(path)
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        body = read_file(Path(path), max_bytes)
+    except BodyTooLarge:
+        return error_row(path, "too_large",
+                         f"over --max-bytes {max_bytes} (gunzipped); raise it to read this page")
+    except (OSError, ValueError) as err:  # unreadable, not a regular file, bad gzip
         return error_row(path, "extraction_failed", f"{type(err).__name__}: {err}")
     article = clean_html(body)
     return {
@@ -83,14 +124,22 @@ def extract_file(path: str) -> dict[str, Any]:
     }
 
 
+# A failed row's detail travels from the worker under this key and is printed, not written.
+_DETAIL = "_detail"
+# Failed files named one by one on stderr, at most; a summary line counts the rest.
+MAX_NAMED_FAILURES = 20
+
+
 def error_row(path: str, status: str, detail: str = "") -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(ROW_KEYS)
     row.update(file=path, text="", status=status)
+    if detail:
+        row[_DETAIL] = detail  # said on stderr, not written: the row's keys are a contract
     return row
 
 
-def _on_error(path: str, reason: Any, detail: str) -> dict[str, Any]:
-    return error_row(path, str(reason), detail)
+def _on_error(job: tuple[str, int], reason: Any, detail: str) -> dict[str, Any]:
+    return error_row(job[0], str(reason), detail)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,18 +151,29 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     counts: Counter[str] = Counter()
+    named = 0
     if args.out != "-":
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
     try:
-        rows = imap_ordered(extract_file, find_files(args.paths), on_error=_on_error,
+        jobs = ((path, args.max_bytes) for path in find_files(args.paths))
+        rows = imap_ordered(extract_file, jobs, on_error=_on_error,
                             workers=args.workers, timeout_s=args.timeout)
         for row in rows:
             counts[row["status"]] += 1
+            detail = row.pop(_DETAIL, None)
+            if detail:
+                named += 1
+                if named <= MAX_NAMED_FAILURES:
+                    print(f"newsdedup extract: {row['file']}: {row['status']}: {detail}",
+                          file=sys.stderr)
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()
+    if named > MAX_NAMED_FAILURES:
+        print(f"newsdedup extract: ... and {named - MAX_NAMED_FAILURES} more failed files"
+              " (their rows have the status)", file=sys.stderr)
     summary = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
     print(f"newsdedup extract: {sum(counts.values())} files ({summary or 'none'}) -> {args.out}",
           file=sys.stderr)

@@ -14,6 +14,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -108,12 +110,41 @@ def _sample_settings_file(directory: Path, base_url: str) -> Path:
     return config
 
 
+def _first_run(api: str, name: str, wait_s: float = 120.0) -> None:
+    """Start one run of the deployment as soon as `serve` has registered it, so that a user
+    sees a run at once instead of at the schedule's next tick (up to 10 minutes for the
+    sample's). The same API call as `prefect deployment run`; best effort: the schedule
+    runs either way."""
+    import httpx
+
+    from flows.server import ui_url
+
+    deadline = time.monotonic() + wait_s
+    with httpx.Client(base_url=api.rstrip("/") + "/", timeout=10.0) as client:
+        while time.monotonic() < deadline:
+            try:
+                answer = client.get(f"deployments/name/{FLOW_NAME}/{name}")
+                if answer.status_code == 200:
+                    deployment_id = answer.json()["id"]
+                    run = client.post(f"deployments/{deployment_id}/create_flow_run", json={})
+                    run.raise_for_status()
+                    print(f"first run started: {ui_url(api)}/runs/flow-run/{run.json()['id']}",
+                          flush=True)
+                    return
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            time.sleep(1.0)
+    print(f"no first run: the deployment was not registered within {wait_s:.0f} s; the"
+          " schedule runs it", flush=True)
+
+
 def serve_settings(settings: Settings, config_path: Path, name: str = DEPLOYMENT_NAME) -> None:
     """Register the deployment and run its schedule until interrupted (blocks)."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
+    from flows.cli import command
     from flows.pipeline import ingest
     from flows.server import ui_url
 
@@ -123,7 +154,8 @@ def serve_settings(settings: Settings, config_path: Path, name: str = DEPLOYMENT
           f" settings {config_path}")
     print(f"Prefect UI: {ui_url(api)}  (runs: {ui_url(api)}/runs, deployments:"
           f" {ui_url(api)}/deployments)")
-    print(f"run it now: prefect deployment run '{FLOW_NAME}/{name}'", flush=True)
+    print(f"run it again: {command('prefect')} deployment run '{FLOW_NAME}/{name}'", flush=True)
+    threading.Thread(target=_first_run, args=(api, name), name="first-run", daemon=True).start()
     ingest.serve(
         name=name,
         schedules=[Cron(settings.cron, timezone=settings.timezone)],
@@ -156,16 +188,19 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     if args.sample:
-        from flows.commands.demo import DEMO_PORT
-        from flows.sampleserver import SAMPLE_DIR, serve_directory
+        from flows.sampleserver import SamplePortBusy, sample_site
 
         # The settings file outlives this process (in the git-ignored .prefect/): a run that
         # starts while serve is shutting down then finds its settings, not a crash.
         directory = Path(".prefect").resolve()
         directory.mkdir(exist_ok=True)
-        with serve_directory(SAMPLE_DIR, port=DEMO_PORT) as base_url:
-            config = _sample_settings_file(directory, base_url)
-            serve_settings(load_settings(config), config, args.name)
+        try:
+            with sample_site() as base_url:
+                config = _sample_settings_file(directory, base_url)
+                serve_settings(load_settings(config), config, args.name)
+        except SamplePortBusy as exc:
+            print(f"newsdedup serve: {exc}", file=sys.stderr)
+            return 2
         return 0
     try:
         settings = load_settings(args.config)

@@ -71,3 +71,66 @@ def test_ecbplus_dev_through_the_cluster_command(tmp_path: Path) -> None:
     gold = {r["id"]: r["event"] for r in map(json.loads, ECBPLUS.read_text().splitlines())}
     pred = {r["id"]: r["event_id"] for r in map(json.loads, out.read_text().splitlines())}
     assert bcubed(gold, pred).f1 >= 0.92
+
+
+@pytest.mark.parametrize("second_id", ["a", 1, "1"])
+def test_cluster_refuses_an_id_given_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], second_id: object
+) -> None:
+    first_id = "a" if second_id == "a" else (1 if second_id == "1" else "1")
+    rows = [{"id": first_id, "text": story_text(1, 0)}, {"id": second_id, "text": story_text(2, 0)}]
+    out = tmp_path / "o.jsonl"
+    assert main(["cluster", str(write_jsonl(tmp_path / "in.jsonl", rows)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "line 2" in err and "already used on line 1" in err and "own id" in err
+    assert not out.exists()
+
+
+def test_cluster_refuses_to_overwrite_its_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": story_text(1, 0)}])
+    before = path.read_bytes()
+    assert main(["cluster", str(path), "--out", str(tmp_path / "." / "in.jsonl")]) == 2
+    assert "is the input file" in capsys.readouterr().err
+    assert path.read_bytes() == before
+
+
+def test_an_unwritable_out_fails_before_any_grouping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.commands.cluster as cluster
+
+    def no_grouping(docs: object) -> None:
+        raise AssertionError("grouped before checking --out")
+
+    monkeypatch.setattr(cluster, "group_in_runs", no_grouping)
+    path = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": story_text(1, 0)}])
+    for out in (tmp_path / "missing" / "o.jsonl", tmp_path):
+        assert main(["cluster", str(path), "--out", str(out)]) == 2
+        assert "--out" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+@pytest.mark.parametrize("content, says", [
+    (b'{"id": "a", "text": "caf\xe9"}\n', "not UTF-8"),
+    (b'{"id": "a", "text": "half \\ud800 a pair"}\n', "surrogate"),
+])
+def test_cluster_names_bad_text_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, says: str
+) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(content)
+    assert main(["cluster", str(path), "--out", str(tmp_path / "o.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+
+
+def test_extract_output_feeds_cluster(tmp_path: Path) -> None:
+    rows = [{"file": f"pages/{n}.html", "url": None, "text": story_text(1, n), "status": "ok"}
+            for n in range(2)]
+    out = tmp_path / "o.jsonl"
+    assert main(["cluster", str(write_jsonl(tmp_path / "x.jsonl", rows)), "--out", str(out)]) == 0
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [g["id"] for g in got] == ["pages/0.html", "pages/1.html"]
+    assert got[0]["event_id"] == got[1]["event_id"]

@@ -281,3 +281,33 @@ def test_dedupe_targets_across_sources(server: HostileServer) -> None:
     merged = dedupe_targets([*a, *b])
     assert len(merged) == len(a) == len(server.good_paths()) + len(server.bad_paths())
     assert len(HOSTILE) < len(merged)
+
+
+def test_a_huge_feed_is_parsed_only_up_to_the_cap(tmp_path: Path) -> None:
+    # Issue #21, item 6: 100,000 items cost 41 s of parsing to keep ten.
+    import time
+
+    items = "".join(f"<item><title>Story {n}</title><link>https://news.example/{n}</link></item>"
+                    for n in range(100_000))
+    feed = tmp_path / "feed.xml"
+    feed.write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}'
+                    "</channel></rss>")
+    t0 = time.monotonic()
+    targets, failures = run(SourceKind.FEED, str(feed),
+                            policy=replace(POLICY, max_targets_per_source=10))
+    assert time.monotonic() - t0 < 5
+    assert [t.url for t in targets] == [f"https://news.example/{n}" for n in range(10)]
+    [failure] = failures
+    assert failure.status is Reason.TOO_LARGE and "max_targets_per_source=10" in failure.detail
+
+
+def test_cutting_a_feed_keeps_atom_entries_and_skips_rss1_items() -> None:
+    from extract.feeds import cut_entries
+
+    atom = (b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><link href="https://a/1"/></entry>'
+            b'<entry><link href="https://a/2"/></entry><entry><link href="https://a/3"/></entry>'
+            b"</feed>")
+    targets, _ = parse_feed(cut_entries(atom, 2), "https://a/", "s")
+    assert [t.url for t in targets] == ["https://a/1", "https://a/2"]
+    rss1 = b"<rdf:RDF><channel><items><rdf:Seq/></items></channel><item>x</item></rdf:RDF>"
+    assert cut_entries(rss1, 1) == rss1

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import COMMANDS, build_parser, main
+from flows.cli import (
+    COMMANDS,
+    PREFECT_DEFAULTS,
+    SUMMARIES,
+    build_parser,
+    main,
+    set_prefect_defaults,
+)
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,3 +65,51 @@ def test_a_command_parses_the_same_alone_as_in_the_whole_parser() -> None:
     argv = ["extract", "pages", "--out", "x.jsonl", "--workers", "2"]
     assert vars(build_parser(only="extract").parse_args(argv)) == vars(
         build_parser().parse_args(argv))
+
+
+def test_the_help_summaries_match_each_commands_own() -> None:
+    # `newsdedup --help` prints SUMMARIES without importing the commands; they must not drift.
+    import argparse
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    own = {action.dest: action.help for action in sub._choices_actions}
+    assert own == SUMMARIES
+
+
+def test_help_imports_no_command() -> None:
+    # Importing every command (Prefect, trafilatura, SciPy, DuckDB) made `--help` take 5 s.
+    import subprocess
+    import sys
+
+    code = ("import sys; from flows.cli import main\ntry: main(['--help'])\nexcept SystemExit: "
+            "pass\nprint(sorted(m for m in sys.modules if m.startswith(('flows.commands.', "
+            "'prefect', 'trafilatura', 'duckdb'))), file=sys.stderr)")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2]).stderr
+    assert err.strip() == "[]"
+
+
+def test_prefect_settings_travel_with_the_cli() -> None:
+    # prefect.toml applies only in the repository's folder; from a user's folder Prefect sent
+    # telemetry and gave its temporary server 20 s (issue #21, item 12).
+    env: dict[str, str] = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"}
+    set_prefect_defaults(env)
+    assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    assert env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] == "300"  # the user's wins
+    assert set(PREFECT_DEFAULTS) <= set(env)
+
+
+def test_prefect_reads_the_defaults_from_any_folder(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = ("from flows.cli import set_prefect_defaults; set_prefect_defaults(); "
+            "from prefect.settings import get_current_settings as s; c = s(); "
+            "print(c.server.analytics_enabled, c.server.ephemeral.startup_timeout_seconds)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=tmp_path, env=env).stdout
+    assert out.split() == ["False", "120"]

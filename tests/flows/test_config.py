@@ -52,6 +52,16 @@ def test_good_settings_parse(tmp_path: Path) -> None:
         ({"schedule": {"cron": "hourly"}}, "5-field cron"),
         ({"extract": {"workers": 0}}, "[extract].workers"),
         ({"dedupe": {"lsh_storage": "s3"}}, "[dedupe].lsh_storage"),
+        # Issue #21, items 7 and 10: accepted once, then a run or `serve` failed far from here.
+        ({"schedule": {"cron": "99 99 99 99 99"}}, "minute '99' is outside 0-59"),
+        ({"schedule": {"cron": "0 0 * 13 *"}}, "month '13' is outside 1-12"),
+        ({"schedule": {"timezone": "Mars/Olympus_Mons"}}, "not an IANA time zone"),
+        ({"fetch": {"user_agent": "newsdedup/1 (+https://x.org)\r\nX-Evil: 1"}}, "one line"),
+        ({"fetch": {"per_host_delay_s": float("nan")}}, "per_host_delay_s must be >= 0"),
+        ({"fetch": {"total_timeout_s": float("inf")}}, "total_timeout_s must be a finite"),
+        ({"extract": {"timeout_s": float("nan")}}, "[extract].timeout_s: timeout_s,"),
+        ({"extract": {"workers": 1000}}, "[extract].workers: workers must be 1 to"),
+        ({"warehouse": {"path": ""}}, "[warehouse].path: is empty"),
     ],
 )
 def test_bad_settings_name_the_key(patch: dict, message: str) -> None:
@@ -72,3 +82,30 @@ def test_bad_toml_is_a_config_error(tmp_path: Path) -> None:
     path.write_text("[warehouse\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(path)
+
+
+def test_a_good_schedule_passes() -> None:
+    for cron in ("*/15 6-22 * * MON-FRI", "0 0 1 JAN,JUL *", "30 4 * * 7"):
+        assert parse_settings({**GOOD, "schedule": {"cron": cron}}).cron == cron
+    settings = parse_settings({**GOOD, "schedule": {"timezone": "Europe/Berlin"}})
+    assert settings.timezone == "Europe/Berlin"
+
+
+def test_a_dask_cluster_may_have_more_workers_than_this_machine() -> None:
+    extract = {"executor": "dask", "workers": 1000}
+    assert parse_settings({**GOOD, "extract": extract}).extract.workers == 1000
+
+
+def test_a_file_as_warehouse_names_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "old.duckdb").write_bytes(b"")
+    with pytest.raises(ConfigError, match="is a file; the warehouse is a folder"):
+        parse_settings({**GOOD, "warehouse": {"path": "old.duckdb"}}, base=tmp_path)
+
+
+def test_a_settings_file_that_is_not_utf8_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "newsdedup.toml"
+    path.write_bytes(b'[warehouse]\npath = "caf\xe9.duckdb"\n')
+    with pytest.raises(ConfigError, match="not UTF-8 text .* save the file as UTF-8"):
+        load_settings(path)
+    with pytest.raises(ConfigError, match="cannot read the settings file"):
+        load_settings(tmp_path)

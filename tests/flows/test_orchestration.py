@@ -47,7 +47,7 @@ def test_summary_markdown_names_failures_copies_events_and_stage_times() -> None
         {"fetch": 1.5, "prefect": 0.25}, "/tmp/w.duckdb",
     )
     for needle in ("| fetched | 3 |", "| timeout | 1 |", "| slow.example | 1 |",
-                   "| copies (syndicated or repeated text) | 1 |", "**title a**",
+                   "| new articles sharing their text with another (copies) | 1 |", "**title a**",
                    "| prefect | 0.25 |"):
         assert needle in text
 
