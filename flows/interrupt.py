@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 # The run this process is in, if any: (warehouse path, run id), set by the pipeline.
 _active: list[tuple[Path, str]] = []
@@ -27,6 +28,21 @@ _active: list[tuple[Path, str]] = []
 # Seconds for recording the run as interrupted: the writer is free (fetching holds no
 # connection) or held by this very process (a load stage), which fails at once.
 RECORD_BUDGET_S = 5.0
+
+
+# The warehouse session the run holds open, if any (see `session`).
+_session: list[Any] = []
+
+
+@contextmanager
+def session(wh: Any) -> Iterator[None]:
+    """While the run holds the writer open (discovery and fetching), an interrupt records the
+    run through it."""
+    _session[:] = [wh]
+    try:
+        yield
+    finally:
+        _session.clear()
 
 
 def run_started(warehouse: Path, run_id: str) -> None:
@@ -47,8 +63,13 @@ def _record_interrupted() -> str:
 
     def record() -> None:
         try:
-            with Warehouse.open(warehouse, publish=False) as wh:
-                wh.finish_run(run_id, datetime.now(UTC), RunCounts(), status="interrupted")
+            if _session:
+                # The run holds the writer through fetching (its URL states): a second writer
+                # in this process would wait for it; one statement on it commits at once.
+                _session[0].finish_run(run_id, datetime.now(UTC), RunCounts(), status="interrupted")
+            else:
+                with Warehouse.open(warehouse, publish=False) as wh:
+                    wh.finish_run(run_id, datetime.now(UTC), RunCounts(), status="interrupted")
             outcome[0] = "recorded as interrupted"
         except Exception:  # noqa: BLE001 - best effort: the writer is busy, the next run marks it
             pass

@@ -199,7 +199,8 @@ def _run(
     # own URLs (opening the lake costs about a second: loading the extensions). Nothing else
     # writes meanwhile (the run lock), and it is closed before load_pages opens the writer.
     with Fetcher(settings.fetch) as fetcher, \
-            Warehouse.open(settings.warehouse_path, publish=False) as states:
+            Warehouse.open(settings.warehouse_path, publish=False) as states, \
+            interrupt.session(states):
         extracted = executor.run(SourceTasks(
             settings, lambda targets: states.url_states(t.url for t in targets), started,
             fetcher,

@@ -102,7 +102,10 @@ def test_every_readme_example_query_returns_rows_on_the_demo_warehouse(sample_ru
     from warehouse.queries import run_query
 
     _, warehouse, _, _ = sample_run
-    examples = re.findall(r"```sql\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    examples = [
+        sql for doc in (README, README.with_name("docs") / "queries.md")
+        for sql in re.findall(r"```sql\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S)
+    ]
     assert len(examples) >= 8
     for sql in examples:
         assert run_query(warehouse, sql).rows, sql

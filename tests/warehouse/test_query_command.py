@@ -11,21 +11,23 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from flows.cli import main
 from warehouse.queries import QueryError, QueryTimeout, run_query
+from warehouse.store import Warehouse
 
 REPO = Path(__file__).resolve().parents[2]
+FIVE = "SELECT range AS n FROM range(5)"
+FIVE_SORTED = FIVE + " ORDER BY n"
+NONE = FIVE + " WHERE range < 0"
 
 
 @pytest.fixture()
 def warehouse(tmp_path: Path) -> Path:
-    path = tmp_path / "w.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE t AS SELECT range AS n FROM range(5)")
-    con.close()
+    path = tmp_path / "w.lake"
+    with Warehouse.open(path):
+        pass
     return path
 
 
@@ -36,12 +38,12 @@ def query(warehouse: Path, *args: str) -> list[str]:
 def test_json_is_one_array_and_jsonl_a_row_a_line(
     warehouse: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(query(warehouse, "SELECT n FROM t ORDER BY n", "--format", "json")) == 0
+    assert main(query(warehouse, FIVE_SORTED, "--format", "json")) == 0
     assert json.loads(capsys.readouterr().out) == [{"n": n} for n in range(5)]
-    assert main(query(warehouse, "SELECT n FROM t ORDER BY n", "--format", "jsonl")) == 0
+    assert main(query(warehouse, FIVE_SORTED, "--format", "jsonl")) == 0
     assert [json.loads(x) for x in capsys.readouterr().out.splitlines()] == [
         {"n": n} for n in range(5)]
-    assert main(query(warehouse, "SELECT n FROM t WHERE n < 0", "--format", "json")) == 0
+    assert main(query(warehouse, NONE, "--format", "json")) == 0
     assert json.loads(capsys.readouterr().out) == []
 
 
@@ -65,12 +67,12 @@ def test_the_limit_stops_reading_and_says_so(
     assert len(captured.out.splitlines()) == 1 + 1000
     assert "first 1000 rows; --limit 0 shows all" in captured.err
     assert time.monotonic() - t0 < 20
-    assert main(query(warehouse, "SELECT n FROM t", "--limit", "0", "--format", "jsonl")) == 0
+    assert main(query(warehouse, FIVE, "--limit", "0", "--format", "jsonl")) == 0
     captured = capsys.readouterr()
     assert len(captured.out.splitlines()) == 5 and captured.err == ""
-    result = run_query(warehouse, "SELECT n FROM t", limit=2)
+    result = run_query(warehouse, FIVE, limit=2)
     assert len(result.rows) == 2 and result.truncated
-    assert not run_query(warehouse, "SELECT n FROM t", limit=5).truncated
+    assert not run_query(warehouse, FIVE, limit=5).truncated
 
 
 def test_a_query_past_its_time_limit_is_stopped(
@@ -125,4 +127,4 @@ def test_a_busy_or_directory_warehouse_is_a_sentence(
 ) -> None:
     assert main(query(tmp_path, "SELECT 1")) == 2
     err = capsys.readouterr().err
-    assert "is a directory" in err and "Traceback" not in err
+    assert "is not a newsdedup warehouse" in err and "Traceback" not in err

@@ -1,4 +1,4 @@
-"""Every SQL example in the README runs on a loaded warehouse."""
+"""Every SQL example in the README and docs/queries.md runs on a loaded warehouse."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from warehouse.queries import run_query
 
 SNIPPET = Path(__file__).resolve().parents[2] / "README.md"
 LOADSCRIPT = Path(__file__).with_name("loadscript.py")
-EXAMPLES = re.findall(r"```sql\n(.*?)```", SNIPPET.read_text(), flags=re.S)
+QUERIES = SNIPPET.with_name("docs") / "queries.md"
+EXAMPLES = [
+    sql for doc in (SNIPPET, QUERIES)
+    for sql in re.findall(r"```sql\n(.*?)```", doc.read_text(), flags=re.S)
+]
 
 
 @pytest.fixture(scope="module")
