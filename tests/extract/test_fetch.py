@@ -403,7 +403,9 @@ def test_per_host_delay_between_starts() -> None:
     assert all(x.ok for x in fetch_in_order(targets, p, transport=mock(handler), resolver=resolver))
     for host_starts in starts.values():
         ordered = sorted(host_starts)
-        assert min(b - a for a, b in zip(ordered, ordered[1:], strict=False)) >= 0.09
+        # Without the delay two starts on a host are ~0 s apart; a start is stamped when its
+        # thread runs, so on a loaded machine a gap reads up to a few scheduler ticks short.
+        assert min(b - a for a, b in zip(ordered, ordered[1:], strict=False)) >= 0.06
 
 
 def test_host_limiter_spaces_starts() -> None:
