@@ -24,6 +24,7 @@ from typing import Any
 
 from dedupe import Document
 from dedupe.runs import cut, group_in_runs
+from flows.commands import positive_int
 
 
 class InputError(ValueError):
@@ -37,20 +38,11 @@ def add_parser(sub: Any, name: str) -> None:
     parser.add_argument("input", type=Path, help="JSON lines: id, text, [title, url, published_at]")
     parser.add_argument("--out", type=Path, required=True, help="JSON lines: id, event_id, copy_id")
     parser.add_argument(
-        "--runs", type=_positive, default=1, metavar="N",
+        "--runs", type=positive_int("{text} is not a whole number >= 1"), default=1,
+        metavar="N",
         help="group in N consecutive runs, each onto the state the earlier ones left",
     )
     parser.set_defaults(handler=run)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    return value
 
 
 def _text(row: dict[str, Any], key: str, number: int) -> str:

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from flows.commands import positive_int
+
 ROW_KEYS = ("file", "url", "title", "author", "published_at", "sitename", "language", "text",
             "status")
 SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz")
@@ -35,7 +37,8 @@ def add_parser(sub: Any, name: str) -> None:
                         help="worker processes (default: one per core)")
     parser.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
                         help="hard time limit per page (default: 30)")
-    parser.add_argument("--max-bytes", type=_bytes, default=MAX_BYTES, metavar="BYTES",
+    parser.add_argument("--max-bytes", default=MAX_BYTES, metavar="BYTES",
+                        type=positive_int("expected a positive whole number of bytes, got {text}"),
                         help=f"skip a page larger than this, gunzipped or not (default {MAX_BYTES},"
                         " the flow's [fetch] max_bytes)")
     parser.set_defaults(handler=run)
@@ -66,16 +69,6 @@ def _seconds(text: str) -> float:
         check_pool(None, value)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
-    return value
-
-
-def _bytes(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number of bytes, got {text!r}")
     return value
 
 
