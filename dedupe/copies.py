@@ -39,10 +39,10 @@ def lsh_storage(storage_config: dict[str, Any] | None, name: str) -> dict[str, A
     return {**storage_config, "basename": storage_config["basename"] + b":" + name.encode()}
 
 
-# In memory, a band bucket with more members than this pairs only neighbours (see
+# In memory, each member of a band bucket pairs with this many members before it (see
 # minhash.band_pairs): 500 identical texts still form one connected group, and a crowd
 # cannot make candidate counts quadratic.
-MAX_BUCKET = 500
+NEIGHBOURS = 50
 
 
 def candidates(
@@ -52,7 +52,7 @@ def candidates(
     query: Sequence[int],
     storage_config: dict[str, Any] | None,
     name: str,
-    max_bucket: int = MAX_BUCKET,
+    neighbours: int = NEIGHBOURS,
 ) -> np.ndarray:
     """LSH candidate pairs (i, j), i < j, with j or i in `query`, as an (n, 2) int64 array in
     (i, j) order. Without storage_config the banding runs in NumPy (band_pairs: the pairs
@@ -67,7 +67,7 @@ def candidates(
         mask[list(query)] = True
         # Already unique and in (i, j) order; callers compute on the array (a list of tuples
         # and back cost ~0.3 s for the 400,000 event candidates of 10,000 documents).
-        return band_pairs(signatures, lsh.b, lsh.r, mask, max_bucket)
+        return band_pairs(signatures, lsh.b, lsh.r, mask, neighbours)
     lean = [signer.to_datasketch(row) for row in signatures]
     with lsh.insertion_session() as session:
         for i, m in enumerate(lean):

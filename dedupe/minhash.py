@@ -131,15 +131,18 @@ def jaccard_estimate(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
 
 
 def band_pairs(
-    signatures: np.ndarray, bands: int, rows: int, query: np.ndarray, max_bucket: int
+    signatures: np.ndarray, bands: int, rows: int, query: np.ndarray, neighbours: int
 ) -> np.ndarray:
     """Candidate pairs of banded LSH, as datasketch's MinHashLSH with params (bands, rows)
     finds them in memory: two signatures are candidates when all `rows` values of some band
     are equal. Computed in NumPy, band by band (sort, runs of equal keys, pairs within runs)
     instead of one bucket dict operation per document and band. Only pairs with a document in
-    `query` (a boolean mask) are kept; a bucket with more than `max_bucket` members (a band
-    value shared by a crowd, e.g. a boilerplate-only text) contributes only pairs between
-    neighbours in doc order, so candidates stay near-linear. Returns unique (i, j), i < j."""
+    `query` (a boolean mask) are kept. Each member of a bucket pairs with the `neighbours`
+    members before it in doc order (all of them in a bucket of up to neighbours + 1), so a
+    band value shared by a crowd (e.g. a boilerplate-only text) keeps candidates near-linear.
+    A pair depends on the members between its two documents, never on later arrivals: the
+    same documents cut into runs, each run's bucket holding the earlier runs' documents, give
+    the same pairs as one batch. Returns unique (i, j), i < j."""
     n = len(signatures)
     found: list[np.ndarray] = []
     for band in range(bands):
@@ -152,9 +155,8 @@ def band_pairs(
         run_len = np.diff(np.r_[run_start, n])
         length = run_len[run_id]
         pos = np.arange(n) - run_start[run_id]
-        # Pairs (p, q) with p < q in one run; crowded runs only pair neighbours.
-        later = np.where(length > max_bucket, (pos + 1 < length).astype(np.int64),
-                         length - pos - 1)
+        # Pairs (p, q) with p < q <= p + neighbours in one run of equal keys.
+        later = np.minimum(length - pos - 1, neighbours)
         total = int(later.sum())
         if total == 0:
             continue
