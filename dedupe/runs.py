@@ -39,11 +39,14 @@ def group_in_runs(
     dates: dict[str, datetime | None] = {}
     for run in runs:
         prior = list(states.values())
-        run_dates = [w for d in run if (w := as_utc(d.published_at)) is not None]
-        if open_days is not None and run_dates:
+        # A guessed date is no event time (warehouse.schema.EVENT_AT): such a document counts
+        # as undated here, open as the warehouse keeps it open by when it was first seen.
+        run_dates = {d.doc_id: None if d.date_guessed else as_utc(d.published_at) for d in run}
+        known = [w for w in run_dates.values() if w is not None]
+        if open_days is not None and known:
             # Offline there is no clock: the run's latest date stands for "now".
-            prior = open_states(prior, dates, window_start(run, open_days, max(run_dates)))
-        dates.update((d.doc_id, as_utc(d.published_at)) for d in run)
+            prior = open_states(prior, dates, window_start(run, open_days, max(known)))
+        dates.update(run_dates)
         grouping = group(run, prior, settings=settings, storage_config=storage_config)
         for s in grouping.states:
             states[s.doc_id] = s

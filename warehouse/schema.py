@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from extract.records import DateSource
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -29,6 +31,16 @@ class Migration:
 _SITE_OF = (
     "nullif(regexp_replace(lower(regexp_extract({col},"
     " '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^:/?#]*)', 1)), '^www\\.', ''), '')"
+)
+
+# A document's event time, which the open window filters on (Warehouse.dedupe_states): the
+# publication time the publisher stated, else when the article was first seen. A date guessed
+# from the body text ("2003-01-01" for a page that mentions 2003) says nothing of when the
+# article appeared: with it, an undated page's event would close years ago and the next run's
+# write-ups of the same happening could not join it. `a` is the articles row.
+EVENT_AT = (
+    f"coalesce(CASE WHEN a.date_source = '{DateSource.TEXT.value}' THEN NULL"
+    " ELSE a.published_at END, a.first_seen_at)"
 )
 
 # Outcomes of a fetch that are not failures: the one definition (a run's counts come from the
@@ -363,14 +375,13 @@ MIGRATIONS: tuple[Migration, ...] = (
                 published_at TIMESTAMP NOT NULL
             )
             """,
-            # A document's event time (published_at when known, else first seen), beside its
-            # grouping state, so a run reads the open groups' state with a filter on it
-            # (Warehouse.dedupe_states) instead of every row.
+            # A document's event time (EVENT_AT: a stated publication time, else first seen),
+            # beside its grouping state, so a run reads the open groups' state with a filter on
+            # it (Warehouse.dedupe_states) instead of every row.
             "ALTER TABLE dedupe_state ADD COLUMN IF NOT EXISTS event_at TIMESTAMP",
-            """
+            f"""
             UPDATE dedupe_state SET event_at = (
-                SELECT coalesce(a.published_at, a.first_seen_at) FROM articles a
-                WHERE a.article_id = dedupe_state.doc_id)
+                SELECT {EVENT_AT} FROM articles a WHERE a.article_id = dedupe_state.doc_id)
             WHERE event_at IS NULL
             """,
             # Maintenance (Warehouse.maintain): when it last ran and what it did.
@@ -384,6 +395,19 @@ MIGRATIONS: tuple[Migration, ...] = (
                 bytes_after BIGINT,
                 snapshots_expired INTEGER
             )
+            """,
+        ),
+    ),
+    Migration(
+        5,
+        "open window: a guessed date is not an event time",
+        (
+            # Version 4 took a guessed publication date as the event time (see EVENT_AT).
+            f"""
+            UPDATE dedupe_state SET event_at = (
+                SELECT {EVENT_AT} FROM articles a WHERE a.article_id = dedupe_state.doc_id)
+            WHERE doc_id IN (
+                SELECT article_id FROM articles WHERE date_source = '{DateSource.TEXT.value}')
             """,
         ),
     ),

@@ -35,7 +35,7 @@ from extract.records import Article, DateSource, FetchedPage, Reason, Validators
 from extract.urls import site_of
 from warehouse import lake
 from warehouse.errors import WarehouseBusy, WarehouseCorrupt, WarehouseError
-from warehouse.schema import migrate
+from warehouse.schema import EVENT_AT, migrate
 
 __all__ = [
     "RunCounts", "UrlState", "Warehouse", "WarehouseBusy", "WarehouseCorrupt", "WarehouseError",
@@ -529,9 +529,9 @@ class Warehouse:
                 self._register("dstate_batch", list(state_rows.values()), DEDUPE_STATE_SCHEMA)
                 # event_at: the document's event time, which dedupe_states() filters on.
                 con.execute(
-                    """
+                    f"""
                     MERGE INTO dedupe_state USING (
-                        SELECT s.*, coalesce(a.published_at, a.first_seen_at) AS event_at
+                        SELECT s.*, {EVENT_AT} AS event_at
                         FROM dstate_batch s LEFT JOIN articles a ON a.article_id = s.doc_id
                     ) AS b ON dedupe_state.doc_id = b.doc_id
                     WHEN MATCHED THEN UPDATE SET event_id = b.event_id, copy_id = b.copy_id,

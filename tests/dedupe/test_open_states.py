@@ -16,3 +16,15 @@ def test_open_groups_are_kept_whole_and_closed_ones_dropped() -> None:
     dates = {"old": T0, "a1": T0, "a2": T0 + timedelta(days=40), "u": None}
     kept = open_states(states, dates, T0 + timedelta(days=30))
     assert [s.doc_id for s in kept] == ["a1", "a2", "u"]
+
+
+def test_an_event_of_guessed_dates_stays_open_for_later_runs() -> None:
+    # Undated pages whose texts mention other years get guessed dates years apart; as in the
+    # warehouse (a guessed date is no event time), their story stays open run after run.
+    from dedupe.runs import group_in_runs
+    from tests.dedupe.stories import blended_doc
+
+    runs = [[blended_doc(f"d{k}", 1, k, 0, day, guessed=True)]
+            for k, day in enumerate((-3000, 0))]
+    placed = group_in_runs(runs, open_days=30)
+    assert len({a.event_id for a in placed.values()}) == 1
