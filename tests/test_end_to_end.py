@@ -1,9 +1,9 @@
-"""The whole pipeline on the bundled sample, served on 127.0.0.1, through the real Prefect flow."""
+"""The whole pipeline on the bundled sample, served on 127.0.0.1, through the real Prefect flow
+(the session's `sample_run`, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -58,65 +58,6 @@ def test_runs_ledger_records_both_runs(sample_run) -> None:
         ).fetchall()
     assert [r[0] for r in rows] == ["completed", "completed"]
     assert rows[0][1] > 0 and rows[1][1] == 0 and rows[1][2] == 0
-
-
-# -- the README, on a warehouse the demo's way --------------------------------------------------
-
-README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def readme_commands() -> list[str]:
-    """The command lines of the README's code blocks (indented or fenced), comments cut."""
-    text = README.read_text(encoding="utf-8")
-    blocks = re.findall(r"```(?:sh|bash)?\n(.*?)```", text, flags=re.S)
-    blocks += re.findall(r"((?:\n {4}.*\S.*)+)", text)
-    lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
-    return [line for line in lines
-            if line.startswith(("newsdedup ", ".venv/bin/newsdedup ", "make ", "prefect "))]
-
-
-def test_every_readme_example_query_returns_rows_on_the_demo_warehouse(sample_run) -> None:
-    # Issue #21: two examples returned nothing on the demo. The demo is `newsdedup run` on the
-    # sample with demo_config, as sample_run does (twice: a second demo adds nothing).
-    from warehouse.queries import run_query
-
-    _, warehouse, _, _ = sample_run
-    examples = [
-        sql for doc in (README, README.with_name("docs") / "queries.md")
-        for sql in re.findall(r"```sql\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S)
-    ]
-    assert len(examples) >= 8
-    for sql in examples:
-        assert run_query(warehouse, sql).rows, sql
-
-
-def test_every_readme_command_is_one_the_tools_accept() -> None:
-    # The commands are run by CI where they can be (make test, make lint, make typecheck; the
-    # demo, query, run, serve and export paths by the tests of this suite); here each line must
-    # at least parse: an option renamed or a target removed fails this test.
-    import shlex
-
-    from flows.cli import build_parser
-
-    makefile = (README.parent / "Makefile").read_text(encoding="utf-8")
-    commands = readme_commands()
-    assert any(c.startswith("make demo") for c in commands), commands
-    for line in commands:
-        argv = shlex.split(line.rstrip("&").strip())
-        if argv[0] == "make":
-            for target in argv[1:]:
-                assert re.search(rf"^{target}:", makefile, flags=re.M), line
-        elif argv[0].endswith("newsdedup"):
-            build_parser().parse_args(argv[1:])  # SystemExit on anything it does not accept
-
-
-def test_the_readme_is_a_ten_minute_read() -> None:
-    # About 250 lines: the measurement narrative is in docs/benchmarks.md, the design choices in
-    # docs/design.md.
-    n_lines = len(README.read_text(encoding="utf-8").splitlines())
-    assert n_lines <= 300, (
-        f"README.md has {n_lines} lines: keep it a newcomer's ten-minute read (about 250) and"
-        " move the detail to docs/ (design.md, benchmarks.md), linked from the README")
 
 
 def test_copies_count_one_thing_in_the_summary_and_the_views(sample_run) -> None:
