@@ -123,10 +123,12 @@ def test_make_serve_uses_the_running_server_and_ctrl_c_pauses(
     # `make serve` in a folder without newsdedup.toml runs `newsdedup serve --start-server
     # --sample` (tests/test_readme.py checks the recipe). A server answers at PREFECT_API_URL,
     # so it starts none; it registers the sample's schedule and starts a first run at once;
-    # Ctrl-C (SIGINT to the terminal's process group) pauses the schedule. The first run is not
-    # waited for: the runner polls once a minute here, and the test above completes runs.
+    # Ctrl-C (SIGINT to the terminal's process group) pauses the schedule. The first run is
+    # only waited for until the runner takes it: the runner pauses the schedule on its way out
+    # only once it has started (a Ctrl-C in the second before, while Prefect registers the
+    # deployment, stops serve without pausing); the test above completes runs.
     log = tmp_path / "serve.log"
-    env = prefect_server.env(PREFECT_RUNNER_POLL_FREQUENCY="60", PYTHONPATH=str(REPO))
+    env = prefect_server.env(PREFECT_RUNNER_POLL_FREQUENCY="2", PYTHONPATH=str(REPO))
     with open(log, "wb") as out:
         serving = subprocess.Popen(
             [sys.executable, "-m", "flows.cli", "serve", "--start-server", "--sample"],
@@ -139,6 +141,11 @@ def test_make_serve_uses_the_running_server_and_ctrl_c_pauses(
                 if "in use by another program" in log.read_text():
                     pytest.skip(f"the sample's port is taken here: {log.read_text()[-300:]}")
                 pytest.fail(log.read_text()[-3000:])
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1.0)
+        [first_id] = re.findall(r"first run started: \S*/runs/flow-run/([0-9a-f-]{36})",
+                                log.read_text())
+        while prefect_server.get(f"flow_runs/{first_id}")["state"]["type"] == "SCHEDULED":
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(1.0)
         os.killpg(serving.pid, signal.SIGINT)
