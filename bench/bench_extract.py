@@ -52,18 +52,20 @@ with open(sys.argv[2], "w", encoding="utf-8") as out:
 """
 
 
-def lay_out(sources: list[Path], copies: int, into: Path) -> int:
-    """Copy every HTML page under `sources` into `into`, `copies` times; returns the page count."""
+def lay_out(sources: list[Path], copies: int, into: Path, max_pages: int | None = None) -> int:
+    """Copy every HTML page under `sources` (the first `max_pages` of each) into `into`,
+    `copies` times; returns the page count."""
     n = 0
     for copy in range(copies):
         for source in sources:
-            for path in sorted(source.rglob("*")):
-                if (path.is_file() and path.name.endswith((".html", ".htm", ".html.gz"))
-                        and path.name != "expected.html"):  # readability's answers, not pages
-                    target = into / f"c{copy}" / source.name / path.relative_to(source)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(path, target)
-                    n += 1
+            found = [path for path in sorted(source.rglob("*"))
+                     if path.is_file() and path.name.endswith((".html", ".htm", ".html.gz"))
+                     and path.name != "expected.html"]  # readability's answers, not pages
+            for path in found[:max_pages]:
+                target = into / f"c{copy}" / source.name / path.relative_to(source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+                n += 1
     return n
 
 
@@ -123,6 +125,8 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--max-pages", type=int, default=None, metavar="N",
+                        help="the first N pages of each set only (python -m bench --smoke)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "extract.json")
     args = parser.parse_args()
     missing = [d for d in args.dirs if not d.is_dir()]
@@ -132,7 +136,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench_extract_") as tmp:
         pages_dir = Path(tmp) / "pages"
-        n_pages = lay_out(args.dirs, args.copies, pages_dir)
+        n_pages = lay_out(args.dirs, args.copies, pages_dir, args.max_pages)
         ours_out, ref_out = Path(tmp) / "ours.jsonl", Path(tmp) / "reference.jsonl"
         ours_cmd = [str(Path(PYTHON).parent / "newsdedup"), "extract", str(pages_dir),
                     "--out", str(ours_out)]

@@ -1,38 +1,17 @@
-"""The whole pipeline on the bundled sample, served on 127.0.0.1, through the real Prefect flow."""
+"""The whole pipeline on the bundled sample, served on 127.0.0.1, through the real Prefect flow
+(the session's `sample_run`, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from flows.cli import main
-from flows.commands.demo import demo_config
-from flows.sampleserver import SAMPLE_DIR, serve_directory
-from warehouse.queries import read_only, table_counts
+from flows.sampleserver import SAMPLE_DIR
+from warehouse.queries import read_only
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def sample_run(
-    prefect_harness: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Path, Path, dict[str, int], dict[str, int]]]:
-    tmp = tmp_path_factory.mktemp("e2e")
-    warehouse = tmp / "newsdedup.duckdb"
-    with serve_directory(SAMPLE_DIR) as base_url:
-        config = tmp / "newsdedup.toml"
-        config.write_text(demo_config(base_url, warehouse))
-        assert main(["run", "--config", str(config)]) == 0
-        with read_only(warehouse) as con:
-            first = table_counts(con)
-        assert main(["run", "--config", str(config)]) == 0
-        with read_only(warehouse) as con:
-            second = table_counts(con)
-    yield config, warehouse, first, second
 
 
 def _by_file(warehouse: Path) -> dict[str, tuple[str, str]]:
@@ -81,60 +60,20 @@ def test_runs_ledger_records_both_runs(sample_run) -> None:
     assert rows[0][1] > 0 and rows[1][1] == 0 and rows[1][2] == 0
 
 
-# -- the README, on a warehouse the demo's way --------------------------------------------------
-
-README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def readme_commands() -> list[str]:
-    """The command lines of the README's code blocks (indented or fenced), comments cut."""
-    text = README.read_text(encoding="utf-8")
-    blocks = re.findall(r"```(?:sh|bash)?\n(.*?)```", text, flags=re.S)
-    blocks += re.findall(r"((?:\n {4}.*\S.*)+)", text)
-    lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
-    return [line for line in lines
-            if line.startswith(("newsdedup ", ".venv/bin/newsdedup ", "make ", "prefect "))]
-
-
-def test_every_readme_example_query_returns_rows_on_the_demo_warehouse(sample_run) -> None:
-    # Issue #21: two examples returned nothing on the demo. The demo is `newsdedup run` on the
-    # sample with demo_config, as sample_run does (twice: a second demo adds nothing).
-    from warehouse.queries import run_query
-
+def test_copies_count_one_thing_in_the_summary_and_the_views(sample_run) -> None:
+    # Issue #21: the run summary said 3 copies, latest_events.n_copies 4, source_stats.n_copies 7
+    # on the demo. A copy is an article in a copy group of two or more, wherever it is counted
+    # (README, "The warehouse"; docs/queries.md).
     _, warehouse, _, _ = sample_run
-    examples = [
-        sql for doc in (README, README.with_name("docs") / "queries.md")
-        for sql in re.findall(r"```sql\n(.*?)```", doc.read_text(encoding="utf-8"), flags=re.S)
-    ]
-    assert len(examples) >= 8
-    for sql in examples:
-        assert run_query(warehouse, sql).rows, sql
-
-
-def test_every_readme_command_is_one_the_tools_accept() -> None:
-    # The commands are run by CI where they can be (make test, make lint, make typecheck; the
-    # demo, query, run, serve and export paths by the tests of this suite); here each line must
-    # at least parse: an option renamed or a target removed fails this test.
-    import shlex
-
-    from flows.cli import build_parser
-
-    makefile = (README.parent / "Makefile").read_text(encoding="utf-8")
-    commands = readme_commands()
-    assert any(c.startswith("make demo") for c in commands), commands
-    for line in commands:
-        argv = shlex.split(line.rstrip("&").strip())
-        if argv[0] == "make":
-            for target in argv[1:]:
-                assert re.search(rf"^{target}:", makefile, flags=re.M), line
-        elif argv[0].endswith("newsdedup"):
-            build_parser().parse_args(argv[1:])  # SystemExit on anything it does not accept
-
-
-def test_the_readme_is_a_ten_minute_read() -> None:
-    # About 250 lines: the measurement narrative is in docs/benchmarks.md, the design choices in
-    # docs/design.md.
-    n_lines = len(README.read_text(encoding="utf-8").splitlines())
-    assert n_lines <= 300, (
-        f"README.md has {n_lines} lines: keep it a newcomer's ten-minute read (about 250) and"
-        " move the detail to docs/ (design.md, benchmarks.md), linked from the README")
+    with read_only(warehouse) as con:
+        per_run = [n for (n,) in con.execute(
+            "SELECT n_copies FROM runs ORDER BY started_at").fetchall()]
+        by_event = con.execute("SELECT sum(n_copies), sum(n_texts) FROM latest_events").fetchone()
+        by_site = con.execute("SELECT sum(n_copies) FROM source_stats").fetchone()
+        groups = con.execute(
+            "SELECT sum(n_articles) FILTER (WHERE n_articles > 1), count(*) FROM copies"
+        ).fetchone()
+    assert per_run == [3, 0]  # the wire story under three outlets; the second run adds nothing
+    assert by_event is not None and by_site is not None and groups is not None
+    assert by_event[0] == by_site[0] == groups[0] == 3
+    assert by_event[1] == groups[1]  # an event's texts are its copy groups

@@ -94,6 +94,12 @@ def test_from_a_users_folder_a_blocked_feed_is_explained_and_no_telemetry(tmp_pa
     assert "fix: the address is loopback" in done.stdout
     assert "set [fetch] allow_private_networks = true" in done.stdout
     assert "telemetry" not in both.lower() and "Traceback" not in both
+    # The README shows this output (wrapped at its width): it is what the command prints.
+    from tests.test_readme import README, code_blocks
+
+    [shown] = [body for lang, body in code_blocks(README.read_text(encoding="utf-8"))
+               if lang == "text" and body.startswith("every source failed:")]
+    assert " ".join(shown.split()) in " ".join(done.stdout.split()), done.stdout
 
 
 def test_a_second_demo_adds_nothing_though_the_port_was_busy_the_first_time(

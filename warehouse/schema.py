@@ -198,6 +198,68 @@ EVENT_TIMELINE_V3 = """
     LEFT JOIN events e ON e.event_id = ea.event_id
     """
 
+# Issue #21: "copies" counted three things (the run summary: new articles in a group of two or
+# more; latest_events.n_copies: distinct copy groups; source_stats.n_copies: the same per site).
+# Now every n_copies counts copies, articles in a copy group of two or more, as the run summary
+# does; an event's distinct texts are latest_events.n_texts.
+_COPY_SIZES = "SELECT copy_id, count(*) AS n FROM event_articles GROUP BY copy_id"
+
+LATEST_EVENTS_V5 = f"""
+    CREATE OR REPLACE VIEW latest_events AS
+    WITH sizes AS ({_COPY_SIZES}),
+    n AS (
+        SELECT ea.event_id, count(*) FILTER (WHERE s.n > 1) AS n_copies,
+               count(DISTINCT ea.copy_id) AS n_texts
+        FROM event_articles ea LEFT JOIN sizes s USING (copy_id) GROUP BY ea.event_id
+    )
+    SELECT e.event_id, e.title, e.event_date, e.place, e.n_articles, e.n_sources,
+           coalesce(n.n_copies, 0) AS n_copies, coalesce(n.n_texts, 0) AS n_texts,
+           e.first_published_at, e.last_published_at, e.first_seen_at, e.last_seen_at,
+           e.canonical_article_id, a.url AS canonical_url, a.site AS canonical_site,
+           e.canonical_rule, e.last_run_id
+    FROM events e
+    LEFT JOIN n USING (event_id)
+    LEFT JOIN articles a ON a.article_id = e.canonical_article_id
+    ORDER BY e.last_seen_at DESC, e.last_published_at DESC NULLS LAST, e.event_id
+    """
+
+# source_stats of VIEWS_V2 with n_copies counting the site's articles that are copies.
+SOURCE_STATS_V5 = f"""
+    CREATE OR REPLACE VIEW source_stats AS
+    WITH fetched AS (
+        SELECT site, list(DISTINCT source ORDER BY source) AS sources,
+               count(*) AS n_fetches,
+               count(*) FILTER (WHERE status = 'ok') AS n_fetched_ok,
+               count(*) FILTER (WHERE status = 'not_modified') AS n_not_modified,
+               count(*) FILTER (WHERE status NOT IN {_NOT_FAILED}
+                   OR (status = 'ok' AND extract_status IS NOT NULL
+                       AND extract_status NOT IN ('ok', 'too_short'))) AS n_failures,
+               max(fetched_at) AS last_fetched_at
+        FROM fetches GROUP BY site
+    ),
+    sizes AS ({_COPY_SIZES}),
+    stored AS (
+        SELECT a.site, count(*) AS n_articles,
+               count(*) FILTER (WHERE a.status = 'too_short') AS n_too_short,
+               count(DISTINCT ea.event_id) AS n_events,
+               count(*) FILTER (WHERE s.n > 1) AS n_copies,
+               min(a.published_at) AS first_published_at,
+               max(a.published_at) AS last_published_at
+        FROM articles a LEFT JOIN event_articles ea USING (article_id)
+        LEFT JOIN sizes s ON s.copy_id = ea.copy_id
+        GROUP BY a.site
+    )
+    SELECT coalesce(f.site, s.site) AS site, coalesce(f.sources, []) AS sources,
+           coalesce(s.n_articles, 0) AS n_articles, coalesce(s.n_too_short, 0) AS n_too_short,
+           coalesce(s.n_events, 0) AS n_events, coalesce(s.n_copies, 0) AS n_copies,
+           coalesce(f.n_fetches, 0) AS n_fetches, coalesce(f.n_fetched_ok, 0) AS n_fetched_ok,
+           coalesce(f.n_not_modified, 0) AS n_not_modified,
+           coalesce(f.n_failures, 0) AS n_failures,
+           s.first_published_at, s.last_published_at, f.last_fetched_at
+    FROM fetched f FULL OUTER JOIN stored s ON f.site IS NOT DISTINCT FROM s.site
+    ORDER BY n_articles DESC, n_fetches DESC, site
+    """
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -400,6 +462,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         5,
+        "n_copies counts copies everywhere; latest_events.n_texts",
+        (
+            LATEST_EVENTS_V5,
+            SOURCE_STATS_V5,
+        ),
+    ),
+    Migration(
+        6,
         "open window: a guessed date is not an event time",
         (
             # Version 4 took a guessed publication date as the event time (see EVENT_AT).

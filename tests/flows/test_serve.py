@@ -3,6 +3,9 @@ configured schedule and concurrency limit, and a triggered run completes."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from flows.commands.serve import FLOW_NAME
+from flows.commands.serve import DEPLOYMENT_NAME, FLOW_NAME, SAMPLE_CRON
 from flows.server import prefect_executable
 from tests.flows.prefectserver import REPO, PrefectServer, write_config
 from warehouse.queries import read_only
@@ -32,15 +35,18 @@ def test_serve_refuses_a_settings_file_without_a_schedule(
 def test_serve_registers_the_schedule_and_a_triggered_run_completes(
     prefect_server: PrefectServer, sample_site: str, tmp_path: Path
 ) -> None:
+    # The README's lines, as a user types them in the folder of their newsdedup.toml (the
+    # README's `export PREFECT_API_URL=...` is the env; tests/test_readme.py holds the list).
     config = write_config(tmp_path, sample_site, SCHEDULE)
-    name = "acceptance"
+    name = DEPLOYMENT_NAME
     log = tmp_path / "serve.log"
     # COLUMNS: `prefect deployment ls` draws a table and cuts names to the terminal width.
-    env = prefect_server.env(PREFECT_RUNNER_POLL_FREQUENCY="2", COLUMNS="200")
+    env = prefect_server.env(PREFECT_RUNNER_POLL_FREQUENCY="2", COLUMNS="200",
+                             PYTHONPATH=str(REPO))
     with open(log, "wb") as out:
         serving = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "serve", "--config", str(config), "--name", name],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "flows.cli", "serve", "--config", "newsdedup.toml"],
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 120
@@ -93,9 +99,67 @@ def test_serve_registers_the_schedule_and_a_triggered_run_completes(
             statuses = con.execute("SELECT status FROM runs").fetchall()
             n_events = con.execute("SELECT count(*) FROM events").fetchone()
         assert statuses == [("completed",)] and n_events and n_events[0] > 0
+
+        # "another run now": the README's `prefect deployment run`, served by the same process.
+        started = subprocess.run(
+            [prefect_executable(), "deployment", "run", f"{FLOW_NAME}/{name}"], env=env,
+            capture_output=True, text=True, timeout=120)
+        assert started.returncode == 0, started.stdout + started.stderr
+        [again_id] = re.findall(r"UUID: ([0-9a-f-]{36})", started.stdout)
+        again = prefect_server.wait_for_flow_run(timeout_s=300, id={"any_": [again_id]})
+        assert again["deployment_id"] == deployment["id"]
+        assert again["state"]["type"] == "COMPLETED", log.read_text()[-3000:]
+        with read_only(tmp_path / "newsdedup.duckdb") as con:
+            assert con.execute("SELECT count(*) FROM runs").fetchone() == (2,)
     finally:
         serving.terminate()  # SIGTERM: the runner starts pausing the schedule on the way out
         serving.wait(60)
+
+
+@pytest.mark.slow
+def test_make_serve_uses_the_running_server_and_ctrl_c_pauses(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    # `make serve` in a folder without newsdedup.toml runs `newsdedup serve --start-server
+    # --sample` (tests/test_readme.py checks the recipe). A server answers at PREFECT_API_URL,
+    # so it starts none; it registers the sample's schedule and starts a first run at once;
+    # Ctrl-C (SIGINT to the terminal's process group) pauses the schedule. The first run is
+    # only waited for until the runner takes it: the runner pauses the schedule on its way out
+    # only once it has started (a Ctrl-C in the second before, while Prefect registers the
+    # deployment, stops serve without pausing); the test above completes runs.
+    log = tmp_path / "serve.log"
+    env = prefect_server.env(PREFECT_RUNNER_POLL_FREQUENCY="2", PYTHONPATH=str(REPO))
+    with open(log, "wb") as out:
+        serving = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "serve", "--start-server", "--sample"],
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 240
+        while "first run started: " not in log.read_text():
+            if serving.poll() is not None:
+                if "in use by another program" in log.read_text():
+                    pytest.skip(f"the sample's port is taken here: {log.read_text()[-300:]}")
+                pytest.fail(log.read_text()[-3000:])
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1.0)
+        [first_id] = re.findall(r"first run started: \S*/runs/flow-run/([0-9a-f-]{36})",
+                                log.read_text())
+        while prefect_server.get(f"flow_runs/{first_id}")["state"]["type"] == "SCHEDULED":
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1.0)
+        os.killpg(serving.pid, signal.SIGINT)
+        assert serving.wait(90) == 0, log.read_text()[-3000:]
+    finally:
+        if serving.poll() is None:
+            os.killpg(serving.pid, signal.SIGKILL)
+            serving.wait(30)
+    text = log.read_text()
+    assert f"Prefect server already running at {prefect_server.api}" in text
+    deployment = prefect_server.get(f"deployments/name/{FLOW_NAME}/{DEPLOYMENT_NAME}")
+    (schedule,) = deployment["schedules"]
+    assert schedule["schedule"]["cron"] == SAMPLE_CRON
+    assert deployment["paused"] or not schedule["active"], deployment
 
 
 def test_start_server_only_starts_one_on_127_0_0_1(

@@ -90,7 +90,7 @@ def test_a_guessed_date_does_not_close_its_event(tmp_path: Path) -> None:
         assert [s.doc_id for s in wh.dedupe_states(since)] == ["t"]
 
 
-def test_migration_5_reopens_events_a_guessed_date_closed() -> None:
+def test_migration_6_reopens_events_a_guessed_date_closed() -> None:
     con = duckdb.connect()
     assert migrate(con, MIGRATIONS[:4]) == 4
     con.execute(

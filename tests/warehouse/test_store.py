@@ -206,8 +206,12 @@ def test_views_answer_the_common_questions(tmp_path: Path) -> None:
                                         ("3", "e2", "c3")), NOW)
         wh.load_grouping("r1", grouping(("0", "e1", "c1"), ("1", "e1", "c1"), ("2", "e1", "c2"),
                                         ("3", "e1", "c3"), aliases=(("e2", "e1"),)), NOW)
-    latest = run_query(path, "SELECT event_id, n_copies, canonical_url FROM latest_events").rows
-    assert latest == [("e1", 3, "http://s0.example/0")]
+    latest = run_query(
+        path, "SELECT event_id, n_copies, n_texts, canonical_url FROM latest_events").rows
+    # Copies are articles in a copy group of two or more (0 and 1); texts are copy groups.
+    assert latest == [("e1", 2, 3, "http://s0.example/0")]
+    by_site = run_query(path, "SELECT site, n_copies FROM source_stats ORDER BY site").rows
+    assert by_site == [("s0.example", 1), ("s1.example", 1), ("s2.example", 0), ("s3.example", 0)]
     copies = run_query(
         path, "SELECT copy_id, event_id, n_articles, first_article_id FROM copies ORDER BY 1"
     ).rows
