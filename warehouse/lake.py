@@ -67,6 +67,12 @@ def extension_file(module: str, name: str) -> Path:
     return found
 
 
+# While a writer commits, the SQLite catalog is locked for a moment; a reader (or a second
+# writer's publish) waits for it, up to this long, instead of failing with "database is
+# locked" (as a reader of the test suite once did on a heavily loaded machine).
+BUSY_TIMEOUT = "META_BUSY_TIMEOUT 30000"  # milliseconds
+
+
 def connect(
     path: Path,
     *,
@@ -104,6 +110,7 @@ def attach(
         f"DATA_PATH {quote(str(data_path(path)) + '/')}",
         # The lake can be moved or mounted elsewhere: its files are where it is now.
         "OVERRIDE_DATA_PATH true",
+        BUSY_TIMEOUT,
     ]
     if read_only:
         options.append("READ_ONLY")
@@ -124,7 +131,7 @@ def session_sql(path: Path, snapshot: int | None) -> str:
     committed one by one, and only a published snapshot holds whole runs)."""
     path = Path(path).resolve()
     lines = [f"LOAD {quote(str(extension_file(m, n)))};" for m, n in _EXTENSIONS]
-    options = [f"DATA_PATH {quote(str(data_path(path)) + '/')}", "READ_ONLY"]
+    options = [f"DATA_PATH {quote(str(data_path(path)) + '/')}", "READ_ONLY", BUSY_TIMEOUT]
     if snapshot is not None:
         options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     lines.append(
