@@ -4,17 +4,42 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flows.cli import main
 from flows.commands.demo import demo_config
 from flows.sampleserver import SAMPLE_DIR, serve_directory
+from warehouse import lake
 from warehouse.queries import read_only, table_counts
 
 pytestmark = pytest.mark.slow
+
+# How often each run of `sample_run` connected to the lake: {"writer": n, "reader": n}.
+OPENS: list[Counter[str]] = []
+
+
+@contextmanager
+def counting_opens() -> Iterator[Counter[str]]:
+    """Count the connections to the lake made inside the block (warehouse.lake.connect is
+    the one way in, for the writer and for readers alike)."""
+    counts: Counter[str] = Counter()
+    real = lake.connect
+
+    def connect(path: Path, *, read_only: bool = False, **kw: Any) -> Any:
+        counts["reader" if read_only else "writer"] += 1
+        return real(path, read_only=read_only, **kw)
+
+    lake.connect = connect  # type: ignore[assignment]
+    try:
+        yield counts
+    finally:
+        lake.connect = real
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +51,24 @@ def sample_run(
     with serve_directory(SAMPLE_DIR) as base_url:
         config = tmp / "newsdedup.toml"
         config.write_text(demo_config(base_url, warehouse))
-        assert main(["run", "--config", str(config)]) == 0
+        with counting_opens() as opens:
+            assert main(["run", "--config", str(config)]) == 0
+        OPENS.append(opens)
         with read_only(warehouse) as con:
             first = table_counts(con)
-        assert main(["run", "--config", str(config)]) == 0
+        with counting_opens() as opens:
+            assert main(["run", "--config", str(config)]) == 0
+        OPENS.append(opens)
         with read_only(warehouse) as con:
             second = table_counts(con)
     yield config, warehouse, first, second
+
+
+def test_a_run_opens_the_warehouse_once(sample_run) -> None:
+    # Issue #20: a run opened the lake seven times (start, URL states, load pages, dedupe,
+    # load events, finish, maintenance); now one session goes through every stage. Both runs:
+    # the first creates the lake and maintains it, the second finds both done.
+    assert OPENS == [Counter(writer=1), Counter(writer=1)]
 
 
 def _by_file(warehouse: Path) -> dict[str, tuple[str, str]]:

@@ -83,8 +83,9 @@ def _exclusive(lock_file: Path, what: str, wait_s: float) -> Iterator[None]:
 
 @contextmanager
 def hold_run_lock(path: Path, wait_s: float = 0.0) -> Iterator[None]:
-    """Hold `<path>.run.lock` for a whole run, so that two runs never interleave their stages
-    (each stage opens the writer on its own, which alone would let a second run in between)."""
+    """Hold `<path>.run.lock` for a whole run: a second run fails at once with WarehouseBusy,
+    before it starts Prefect (`newsdedup run` tries it first), and a run may mark the runs
+    still 'running' as interrupted (no live one holds the lock)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(path.with_name(path.name + ".run.lock"), f"the run lock of {path}", wait_s):
@@ -120,7 +121,9 @@ TARGET_FILE_SIZE = "64MB"
 
 
 class Warehouse:
-    """The single writer. Use as a context manager: `with Warehouse.open(path) as wh: ...`."""
+    """The single writer. Use as a context manager: `with Warehouse.open(path) as wh: ...`.
+    A run opens one and passes it to every stage (flows/pipeline.py): the lock file, the lake's
+    extensions and its catalog are taken once a run."""
 
     def __init__(
         self, path: Path, con: duckdb.DuckDBPyConnection, on_step: StepHook | None = None
@@ -129,6 +132,7 @@ class Warehouse:
         self.con = con
         self.on_step = on_step
         self.changed = False  # this session wrote something: publish() records a snapshot
+        self.in_transaction = False  # inside atomic(): a statement now would join its work
         self.last_run_id: str | None = None  # the run a publish completes
 
     @classmethod
@@ -179,6 +183,7 @@ class Warehouse:
     def atomic(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One transaction. Driver errors leave as WarehouseError, after the rollback."""
         self.con.execute("BEGIN TRANSACTION")
+        self.in_transaction = True
         try:
             yield self.con
             self.con.execute("COMMIT")
@@ -192,6 +197,8 @@ class Warehouse:
                     f"a write to {self.path} failed and was rolled back: {exc}"
                 ) from exc
             raise
+        finally:
+            self.in_transaction = False
         self.changed = True
 
     def _ledger(self, run_id: str, stage: str, n_rows: Mapping[str, int]) -> None:
