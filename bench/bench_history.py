@@ -79,6 +79,7 @@ def _text(s: pages.Story) -> str:
 
 def _article_table(stories: list[pages.Story], offset: int) -> pa.Table:
     from extract.urls import url_id
+    from warehouse import tables
 
     urls = [_url(s) for s in stories]
     texts = [_text(s) for s in stories]
@@ -88,18 +89,18 @@ def _article_table(stories: list[pages.Story], offset: int) -> pa.Table:
     # (`offset` is a multiple of 1,000).
     runs = [f"{seen[i - i % 1000]:%Y%m%dT%H%M%SZ}-h{(offset + i) // 1000:07d}"
             for i in range(len(stories))]
-    return pa.table({
+    return tables.ARTICLES.batch({
         "article_id": [url_id(u) for u in urls], "url": urls, "canonical_url": urls,
         "source": [pages.SITES[s.site].slug for s in stories],
         "sitename": [pages.SITES[s.site].name for s in stories],
         "title": [s.title for s in stories], "author": [s.author for s in stories],
-        "published_at": pa.array(published, pa.timestamp("us")),
-        "language": ["en"] * len(stories), "text": texts,
-        "n_words": pa.array([len(t.split()) for t in texts], pa.int32()),
+        "published_at": published, "language": ["en"] * len(stories), "text": texts,
+        "n_words": [len(t.split()) for t in texts],
         "content_hash": [hashlib.sha256(t.encode()).hexdigest()[:16] for t in texts],
         "status": ["ok"] * len(stories), "detail": [""] * len(stories),
-        "first_seen_at": pa.array(seen, pa.timestamp("us")), "first_run_id": runs,
+        "first_seen_at": seen, "first_run_id": runs,
         "site": [f"{pages.SITES[s.site].slug}.example" for s in stories],
+        "date_source": [None] * len(stories),
     })
 
 

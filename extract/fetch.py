@@ -34,7 +34,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any, ParamSpec, cast
 from urllib.parse import urljoin
 
 import httpcore
@@ -63,6 +63,7 @@ TRANSIENT_STATUSES = frozenset({502, 503, 504})
 
 _NO_VALIDATORS: Mapping[str, Validators] = MappingProxyType({})
 _NOT_BEFORE: Mapping[str, datetime] = MappingProxyType({})
+_P = ParamSpec("_P")
 
 
 class DeadlinePassed(Exception):
@@ -473,22 +474,6 @@ def interleave_by_host(targets: Sequence[Target]) -> list[int]:
     return order
 
 
-def iter_fetch(
-    targets: Iterable[Target],
-    fetcher: Fetcher,
-    validators: Mapping[str, Validators] = _NO_VALIDATORS,
-    *,
-    not_before: Mapping[str, datetime] = _NOT_BEFORE,
-    now: datetime | None = None,
-) -> Generator[FetchedPage, None, None]:
-    """One FetchedPage per target, yielded as each is done (completion order); never raises for
-    a page's problem. `iter_fetch_indexed` says which target each page is for."""
-    for _, page in iter_fetch_indexed(
-        targets, fetcher, validators, not_before=not_before, now=now
-    ):
-        yield page
-
-
 def iter_fetch_indexed(
     targets: Iterable[Target],
     fetcher: Fetcher,
@@ -570,3 +555,21 @@ def iter_fetch_indexed(
                 yield fut.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pages_only(
+    step: Callable[_P, Generator[tuple[int, FetchedPage], None, None]],
+) -> Callable[_P, Generator[FetchedPage, None, None]]:
+    """`step` with the same parameters, yielding its pages without their positions."""
+
+    def pages(*args: _P.args, **kwargs: _P.kwargs) -> Generator[FetchedPage, None, None]:
+        for _, page in step(*args, **kwargs):
+            yield page
+
+    return pages
+
+
+# The step itself: one FetchedPage per target, yielded as each is done (completion order);
+# never raises for a page's problem. The same call as iter_fetch_indexed, whose docstring says
+# what it does; that one also says which target each page is for.
+iter_fetch = _pages_only(iter_fetch_indexed)

@@ -5,8 +5,9 @@ snapshot replaced only whole).
 Left to Prefect and the thread pools, a signal was honoured only once fetching ended: 55 s for
 200 pages at per_host_delay_s = 0.3, as every fetch thread finished its queue and the task
 runner waited for it (issue #21, item 3). Stopping at once instead: say so, record the run as
-interrupted when the writer is free (the next run would mark it anyway), end this process's
-children (the temporary Prefect server, the extraction pool's fork server) and exit.
+interrupted through the run's own warehouse session unless a stage's transaction is open on
+it (the next run would mark it anyway), end this process's children (the temporary Prefect
+server, the extraction pool's fork server) and exit.
 """
 
 from __future__ import annotations
@@ -18,60 +19,47 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
-# The run this process is in, if any: (warehouse path, run id), set by the pipeline.
-_active: list[tuple[Path, str]] = []
+if TYPE_CHECKING:
+    from warehouse.store import Warehouse
 
-# Seconds for recording the run as interrupted: the writer is free (fetching holds no
-# connection) or held by this very process (a load stage), which fails at once.
+# The run this process is in, if any: its warehouse session and run id (see `running`).
+_active: list[tuple[Warehouse, str]] = []
+
+# Seconds for recording the run as interrupted: one statement on the run's own session.
 RECORD_BUDGET_S = 5.0
 
 
-# The warehouse session the run holds open, if any (see `session`).
-_session: list[Any] = []
-
-
 @contextmanager
-def session(wh: Any) -> Iterator[None]:
-    """While the run holds the writer open (discovery and fetching), an interrupt records the
-    run through it."""
-    _session[:] = [wh]
+def running(wh: Warehouse, run_id: str) -> Iterator[None]:
+    """While the block runs, an interrupt records `run_id` as interrupted through `wh`, the
+    writer session the run holds from start to end."""
+    _active[:] = [(wh, run_id)]
     try:
         yield
     finally:
-        _session.clear()
-
-
-def run_started(warehouse: Path, run_id: str) -> None:
-    _active[:] = [(warehouse, run_id)]
-
-
-def run_ended() -> None:
-    _active.clear()
+        _active.clear()
 
 
 def _record_interrupted() -> str:
     if not _active:
         return ""
-    warehouse, run_id = _active[0]
-    from warehouse.store import RunCounts, Warehouse
+    wh, run_id = _active[0]
+    from warehouse.store import RunCounts
 
     outcome = ["the next run will mark it interrupted"]
 
     def record() -> None:
+        # Inside a stage's transaction the statement would join the stage's uncommitted work,
+        # which the exit abandons: leave it to the next run, which marks the run.
+        if wh.in_transaction:
+            return
         try:
-            if _session:
-                # The run holds the writer through fetching (its URL states): a second writer
-                # in this process would wait for it; one statement on it commits at once.
-                _session[0].finish_run(run_id, datetime.now(UTC), RunCounts(), status="interrupted")
-            else:
-                with Warehouse.open(warehouse, publish=False) as wh:
-                    wh.finish_run(run_id, datetime.now(UTC), RunCounts(), status="interrupted")
+            wh.finish_run(run_id, datetime.now(UTC), RunCounts(), status="interrupted")
             outcome[0] = "recorded as interrupted"
-        except Exception:  # noqa: BLE001 - best effort: the writer is busy, the next run marks it
+        except Exception:  # noqa: BLE001 - best effort: the next run marks it
             pass
 
     thread = threading.Thread(target=record, daemon=True)

@@ -1,7 +1,8 @@
 """The ingestion flow: discover -> fetch -> extract -> dedupe -> load, one Prefect task per source
 or per batch (never per article: Prefect drops task-run records above a few thousand per run).
 
-What a run does, in order (`_run`):
+What a run does, in order (`_execute_locked`, then `_run`), all on one warehouse session
+(`wh`, opened once a run):
 
     1. start_run                           the warehouse records the run
     2. executor.run(SourceTasks(...))      discover, fetch (each source with its URLs' state),
@@ -10,8 +11,9 @@ What a run does, in order (`_run`):
                                            the other, extraction on the cluster)
     3. load_pages                          fetch outcomes and articles into the warehouse
     4. group_new, load_grouping            dedupe the new articles, store their events
-    5. finish_run, maintain, publish_run   counts, the lake's daily maintenance, and artifacts
-                                           for the Prefect UI
+    5. finish_run, publish, maintain       counts, the snapshot readers see, the lake's daily
+                                           maintenance
+    6. publish_run                         artifacts for the Prefect UI
 
 The tasks and their retry policy are in flows/tasks.py, the page feed between fetching and
 extraction in flows/feed.py. RunSummary.stage_seconds counts each stage as a span between
@@ -28,7 +30,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,22 +115,21 @@ def _copies(grouping: Grouping) -> int:
 MAINTAIN_EVERY_HOURS = 24.0
 
 
-def _maintain(settings: Settings) -> None:
+def _maintain(wh: Warehouse, keep_days: float) -> None:
     """Maintain the lake when a day has passed since the last time. Published (the row in
     `maintenance` is then visible); the data readers see is the same before and after."""
-    logger = get_run_logger()
     now = datetime.now(UTC)
-    with Warehouse.open(settings.warehouse_path, publish=False) as wh:
-        if not wh.maintenance_due(now, MAINTAIN_EVERY_HOURS):
-            return
-        report = wh.maintain(now, settings.keep_days)
-        wh.publish()
-    logger.info("maintenance: %s", report)
+    if not wh.maintenance_due(now, MAINTAIN_EVERY_HOURS):
+        return
+    report = wh.maintain(now, keep_days)
+    wh.publish()
+    get_run_logger().info("maintenance: %s", report)
 
 
 def execute(settings: Settings) -> RunSummary:
     """One run of the pipeline inside the current Prefect flow run. Holds the warehouse's run
-    lock throughout: a second run on the same warehouse fails at once with WarehouseBusy."""
+    lock and its writer throughout: a second run on the same warehouse fails at once with
+    WarehouseBusy. Readers are not held up: they read the published snapshot."""
     if settings.extract.executor == "local":
         prestart()  # `newsdedup run` has started it already, before importing Prefect
     with hold_run_lock(settings.warehouse_path):
@@ -141,21 +142,32 @@ def _execute_locked(settings: Settings) -> RunSummary:
     started = datetime.now(UTC)
     run_id = new_run_id(started)
     config_path = str(settings.config_path) if settings.config_path else None
-    with clock.stage("load"), Warehouse.open(settings.warehouse_path, publish=False) as wh:
-        wh.start_run(run_id, started, config_path)
-        interrupted = wh.mark_interrupted_runs(run_id)
-    if interrupted:
-        logger.warning("%d earlier run(s) had been killed before finishing", interrupted)
-    interrupt.run_started(settings.warehouse_path, run_id)
+    # The run's one warehouse session, passed to every stage: opening the lake loads its
+    # extensions, attaches its catalog and takes the writer's lock file, so a run does it
+    # once. Each stage is still its own transaction (one lake commit), readers read the
+    # published snapshot meanwhile, and an interrupt records the run through it.
+    with ExitStack() as stack:
+        with clock.stage("load"):
+            wh = stack.enter_context(Warehouse.open(settings.warehouse_path, publish=False))
+            wh.start_run(run_id, started, config_path)
+            interrupted = wh.mark_interrupted_runs(run_id)
+        if interrupted:
+            logger.warning("%d earlier run(s) had been killed before finishing", interrupted)
+        try:
+            with interrupt.running(wh, run_id), interrupt.armed():
+                return _run(settings, wh, run_id, started, clock)
+        except BaseException:
+            _record_failed(wh, run_id)
+            raise
+
+
+def _record_failed(wh: Warehouse, run_id: str) -> None:
+    """Record the run as failed on its session (a failed stage has rolled back already). When
+    even that fails, the run's own error is the one to see: the next run marks it interrupted."""
     try:
-        with interrupt.armed():
-            return _run(settings, run_id, started, clock)
-    except BaseException:
-        with Warehouse.open(settings.warehouse_path, publish=False) as wh:
-            wh.finish_run(run_id, datetime.now(UTC), RunCounts(), status="failed")
-        raise
-    finally:
-        interrupt.run_ended()
+        wh.finish_run(run_id, datetime.now(UTC), RunCounts(), status="failed")
+    except Exception as exc:  # noqa: BLE001 - the error being raised matters more
+        get_run_logger().warning("could not record run %s as failed: %s", run_id, exc)
 
 
 def _report_extracted(
@@ -185,6 +197,7 @@ def _report_extracted(
 
 def _run(
     settings: Settings,
+    wh: Warehouse,
     run_id: str,
     started: datetime,
     clock: _Clock,
@@ -195,15 +208,10 @@ def _run(
     # The run's fetcher: its per-host and overall limits and robots.txt cache hold across
     # sources and their discovery (two sources on one site share that site's slots). Closed
     # once every fetch task is final: no keep-alive sockets held through dedupe.
-    # One warehouse session through discovery and fetching hands each source the state of its
-    # own URLs (opening the lake costs about a second: loading the extensions). Nothing else
-    # writes meanwhile (the run lock), and it is closed before load_pages opens the writer.
-    with Fetcher(settings.fetch) as fetcher, \
-            Warehouse.open(settings.warehouse_path, publish=False) as states, \
-            interrupt.session(states):
+    # Each source's fetch is handed the state of its own URLs, read on the run's session.
+    with Fetcher(settings.fetch) as fetcher:
         extracted = executor.run(SourceTasks(
-            settings, lambda targets: states.url_states(t.url for t in targets), started,
-            fetcher,
+            settings, lambda targets: wh.url_states(t.url for t in targets), started, fetcher,
         ))
     clock.add(extracted.seconds)
     # Discovery failures first, then the pages, as the warehouse has always received them.
@@ -215,16 +223,16 @@ def _run(
     _report_extracted(settings, n_targets, pages, articles, clock, progress)
 
     with clock.stage("load"):
-        load_pages(settings, run_id, quoted(pages), quoted(articles))
+        load_pages(wh, run_id, quoted(pages), quoted(articles))
     with clock.stage("dedupe"):
-        grouping, known_events = group_new(settings, run_id)
+        grouping, known_events = group_new(wh, settings.dedupe, run_id)
     logger.info("dedupe: %d articles grouped into %d touched events in %.2f s (LSH in %s)",
                 len(grouping.assignments), len(grouping.events), clock.seconds["dedupe"],
                 settings.dedupe.lsh_storage)
     progress.stage_done("dedupe", f"{len(grouping.events)} events touched")
 
     with clock.stage("load"):
-        n_events_new, n_events_updated = load_grouping(settings, run_id, quoted(grouping))
+        n_events_new, n_events_updated = load_grouping(wh, run_id, quoted(grouping))
     # The events are in the warehouse now: announce the new ones at once (the largest
     # reporting.MAX_EVENT_NOTICES, then one event for the rest), so that Prefect's events worker
     # sends them while the run is finished and its artifacts published, not after the flow
@@ -236,14 +244,15 @@ def _run(
 
     # The counts are the warehouse's (SQL over the rows just loaded: one definition of a
     # failure, the `failures` view), with what only the flow knows added.
-    with clock.stage("load"), Warehouse.open(settings.warehouse_path, publish=True) as wh:
+    with clock.stage("load"):
         counts = replace(
             wh.count_run(run_id), n_targets=n_targets, n_copies=_copies(grouping),
             n_events_new=n_events_new, n_events_updated=n_events_updated,
         )
         by_domain = wh.failures_by_site(run_id)
         wh.finish_run(run_id, datetime.now(UTC), counts)
-    _maintain(settings)
+        wh.publish()
+    _maintain(wh, settings.keep_days)
     progress.stage_done("load", f"{n_events_new} new, {n_events_updated} updated events")
 
     reporting.publish_run(

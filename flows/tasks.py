@@ -44,7 +44,7 @@ from extract.pool import clean_pages, failed_article, iter_clean_pages
 from extract.records import Article, FetchedPage, Reason, Source, Target
 from extract.sources import discover
 from flows import scaleout
-from flows.config import Settings
+from flows.config import DedupeSettings
 from flows.feed import PageFeed, PageKey, fetch_into
 from warehouse.errors import WarehouseBusy
 from warehouse.store import UrlState, Warehouse
@@ -204,25 +204,30 @@ def extract_batch(index: int, pages: list[FetchedPage], timeout_s: float) -> lis
     return clean_pages(pages, workers=1, timeout_s=timeout_s)
 
 
+# The warehouse tasks take the run's one writer session (flows/pipeline.py opens it): a
+# retried task continues on it, since a stage's transaction rolls back whole before the task
+# fails.
+
+
 @task(name="load-pages", **TASK_OPTIONS)
 def load_pages(
-    settings: Settings, run_id: str, pages: list[FetchedPage], articles: list[Article]
+    wh: Warehouse, run_id: str, pages: list[FetchedPage], articles: list[Article]
 ) -> set[str]:
-    with Warehouse.open(settings.warehouse_path, publish=False) as wh:
-        return wh.load_pages(run_id, pages, articles, datetime.now(UTC))
+    return wh.load_pages(run_id, pages, articles, datetime.now(UTC))
 
 
 @task(name="dedupe", **TASK_OPTIONS)
-def group_new(settings: Settings, run_id: str) -> tuple[Grouping, frozenset[str]]:
+def group_new(
+    wh: Warehouse, settings: DedupeSettings, run_id: str
+) -> tuple[Grouping, frozenset[str]]:
     """Group the articles not grouped yet. Returns the grouping and the ids of the events that
     existed before (every stored event has members with a grouping state)."""
-    with Warehouse.open(settings.warehouse_path, publish=False) as wh:
-        docs = wh.ungrouped_documents()
-        # Only the open events' state: the window is time, not history (dedupe/window.py).
-        since = window_start(docs, settings.dedupe.open_days, datetime.now(UTC))
-        prior = wh.dedupe_states(since) if docs else []
+    docs = wh.ungrouped_documents()
+    # Only the open events' state: the window is time, not history (dedupe/window.py).
+    since = window_start(docs, settings.open_days, datetime.now(UTC))
+    prior = wh.dedupe_states(since) if docs else []
     known = frozenset(s.event_id for s in prior if s.event_id)
-    storage = scaleout.redis_storage_config(settings.dedupe, f"newsdedup:{run_id}")
+    storage = scaleout.redis_storage_config(settings, f"newsdedup:{run_id}")
     if storage is None:
         return dedupe.group(docs, prior), known
     try:
@@ -232,6 +237,5 @@ def group_new(settings: Settings, run_id: str) -> tuple[Grouping, frozenset[str]
 
 
 @task(name="load-events", **TASK_OPTIONS)
-def load_grouping(settings: Settings, run_id: str, grouping: Grouping) -> tuple[int, int]:
-    with Warehouse.open(settings.warehouse_path, publish=False) as wh:
-        return wh.load_grouping(run_id, grouping, datetime.now(UTC))
+def load_grouping(wh: Warehouse, run_id: str, grouping: Grouping) -> tuple[int, int]:
+    return wh.load_grouping(run_id, grouping, datetime.now(UTC))

@@ -39,6 +39,7 @@ def sample_run(
     from flows.cli import main
     from flows.commands.demo import demo_config
     from flows.sampleserver import SAMPLE_DIR, serve_directory
+    from tests.opens import OPENS, counting_opens
     from warehouse.queries import read_only, table_counts
 
     tmp = tmp_path_factory.mktemp("e2e")
@@ -46,10 +47,14 @@ def sample_run(
     with serve_directory(SAMPLE_DIR) as base_url:
         config = tmp / "newsdedup.toml"
         config.write_text(demo_config(base_url, warehouse))
-        assert main(["run", "--config", str(config)]) == 0
+        with counting_opens() as opens:
+            assert main(["run", "--config", str(config)]) == 0
+        OPENS.append(opens)
         with read_only(warehouse) as con:
             first = table_counts(con)
-        assert main(["run", "--config", str(config)]) == 0
+        with counting_opens() as opens:
+            assert main(["run", "--config", str(config)]) == 0
+        OPENS.append(opens)
         with read_only(warehouse) as con:
             second = table_counts(con)
     yield config, warehouse, first, second

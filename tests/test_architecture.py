@@ -49,6 +49,23 @@ def test_sql_lives_in_warehouse() -> None:
     assert offenders == []
 
 
+def test_table_columns_are_declared_in_warehouse_tables_only() -> None:
+    """A table's columns are stated once, in warehouse/tables.py: no other module creates a
+    table, adds a column or builds an Arrow schema (the loads use `Table.batch`)."""
+    offenders = []
+    for package in ("extract", "dedupe", "flows", "warehouse"):
+        for path in sorted((REPO / package).rglob("*.py")):
+            name = str(path.relative_to(REPO))
+            if name == "warehouse/tables.py":
+                continue
+            text = path.read_text(encoding="utf-8")
+            for marker in ("CREATE TABLE", "ADD COLUMN", "pa.schema(", "pa.field(",
+                           "from_pylist("):
+                if marker in text:
+                    offenders.append(f"{name}: {marker}")
+    assert offenders == []
+
+
 # extract/ inside: each module one job, and the jobs stacked so that a module only imports the
 # ones below it (no cycles, and the transport knows nothing of the Fetcher built on it).
 EXTRACT_LAYERS = {

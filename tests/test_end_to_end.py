@@ -4,14 +4,23 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from flows.sampleserver import SAMPLE_DIR
+from tests.opens import OPENS
 from warehouse.queries import read_only
 
 pytestmark = pytest.mark.slow
+
+
+def test_a_run_opens_the_warehouse_once(sample_run) -> None:
+    # Issue #20: a run opened the lake seven times (start, URL states, load pages, dedupe,
+    # load events, finish, maintenance); now one session goes through every stage. Both runs:
+    # the first creates the lake and maintains it, the second finds both done.
+    assert OPENS == [Counter(writer=1), Counter(writer=1)]
 
 
 def _by_file(warehouse: Path) -> dict[str, tuple[str, str]]:

@@ -2,13 +2,18 @@
 recorded in `schema_version`; running `migrate` again is a no-op. All times are UTC (TIMESTAMP,
 naive).
 
-The tables live in a DuckLake (warehouse/lake.py), which has no key constraints: each table's
-natural key (noted beside it) is kept unique by the loads in warehouse/store.py, which merge on
-it. Migrations 1 and 2 were written for the DuckDB file the warehouse used to be; in the lake
-they create the same tables without the PRIMARY KEY clauses.
+The tables' columns are declared once, in warehouse/tables.py; the statements that create a
+table or add a column are derived from the columns whose `since` is a migration's version
+(`_ddl`). The tables live in a DuckLake (warehouse/lake.py), which has no key constraints: each
+table's natural key (`Table.key`) is kept unique by the loads in warehouse/store.py, which
+merge on it. Migrations 1 and 2 were written for the DuckDB file the warehouse used to be; in
+the lake they create the same tables without the PRIMARY KEY clauses.
 
-Rules for changing the schema: never edit a released migration's meaning; append a new one.
-Statements are written to be safe even if run twice (IF NOT EXISTS, CREATE OR REPLACE VIEW), and
+Rules for changing the schema: never edit a released migration's meaning (nor the `since` of a
+released column: tests/warehouse/test_tables.py pins what each released migration creates);
+append a new one. A new column is its line in warehouse/tables.py, `since` the new version,
+and a migration whose statements begin with `*_ddl(version)`. Statements are written to be
+safe even if run twice (IF NOT EXISTS, CREATE OR REPLACE VIEW), and
 a migration that changes a view restates the whole view."""
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 import duckdb
 
 from extract.records import DateSource
+from warehouse.tables import SCHEMA_VERSION, TABLES
 
 
 @dataclass(frozen=True)
@@ -260,154 +266,28 @@ SOURCE_STATS_V5 = f"""
     ORDER BY n_articles DESC, n_fetches DESC, site
     """
 
+
+def _ddl(version: int) -> tuple[str, ...]:
+    """What migration `version` does to the tables' columns, from their one declaration
+    (warehouse/tables.py): the tables it creates, then the columns it adds."""
+    return (
+        *(t.create_sql() for t in TABLES if t.since == version),
+        *(sql for t in TABLES for sql in t.add_columns_sql(version)),
+    )
+
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        1,
-        "initial schema",
-        (
-            """
-            CREATE TABLE IF NOT EXISTS runs (
-                run_id VARCHAR NOT NULL,         -- unique: the loads keep it so
-                started_at TIMESTAMP NOT NULL,
-                finished_at TIMESTAMP,
-                status VARCHAR NOT NULL,            -- running | completed | failed
-                config_path VARCHAR,
-                n_targets INTEGER,
-                n_fetched INTEGER,                  -- pages fetched with status ok
-                n_not_modified INTEGER,
-                n_deferred INTEGER,
-                n_failed INTEGER,
-                n_articles_new INTEGER,
-                n_too_short INTEGER,
-                n_copies INTEGER,                   -- new articles that joined a copy group
-                n_events_new INTEGER,
-                n_events_updated INTEGER,
-                failures JSON                       -- {reason: count}
-            )
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS fetches (
-                run_id VARCHAR NOT NULL,
-                url VARCHAR NOT NULL,
-                final_url VARCHAR,
-                source VARCHAR,
-                status VARCHAR NOT NULL,            -- ok | not_modified | deferred | a reason
-                http_status INTEGER,
-                content_type VARCHAR,
-                n_bytes BIGINT,
-                elapsed_s DOUBLE,
-                attempt INTEGER,
-                fetched_at TIMESTAMP,
-                retry_after TIMESTAMP,
-                etag VARCHAR,
-                last_modified VARCHAR,
-                detail VARCHAR                      -- unique on (run_id, url)
-            )
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS url_state (
-                url VARCHAR NOT NULL,               -- unique
-                etag VARCHAR,
-                last_modified VARCHAR,
-                retry_after TIMESTAMP,              -- deferred until then (Retry-After)
-                last_status VARCHAR,
-                last_fetched_at TIMESTAMP,
-                article_id VARCHAR
-            )
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS articles (
-                article_id VARCHAR NOT NULL,        -- unique
-                url VARCHAR NOT NULL,
-                canonical_url VARCHAR NOT NULL,
-                source VARCHAR,
-                sitename VARCHAR,
-                title VARCHAR,
-                author VARCHAR,
-                published_at TIMESTAMP,
-                language VARCHAR,
-                text VARCHAR,
-                n_words INTEGER,
-                content_hash VARCHAR NOT NULL,
-                status VARCHAR NOT NULL,            -- ok | too_short | extraction_failed | ...
-                detail VARCHAR,
-                first_seen_at TIMESTAMP NOT NULL,
-                first_run_id VARCHAR NOT NULL
-            )
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS events (
-                event_id VARCHAR NOT NULL,          -- unique
-                title VARCHAR,
-                canonical_article_id VARCHAR,
-                canonical_rule VARCHAR,
-                event_date DATE,
-                place VARCHAR,
-                first_published_at TIMESTAMP,
-                last_published_at TIMESTAMP,
-                n_articles INTEGER NOT NULL,
-                n_sources INTEGER NOT NULL,
-                first_seen_at TIMESTAMP NOT NULL,
-                last_seen_at TIMESTAMP NOT NULL,
-                last_run_id VARCHAR NOT NULL
-            )
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS event_articles (
-                article_id VARCHAR NOT NULL,        -- unique
-                event_id VARCHAR NOT NULL,
-                copy_id VARCHAR NOT NULL,
-                rule VARCHAR NOT NULL,              -- which step joined it (evidence)
-                similarity DOUBLE,                  -- the score that step used
-                matched_article_id VARCHAR,         -- the member it matched, if any
-                first_seen_at TIMESTAMP NOT NULL,
-                run_id VARCHAR NOT NULL
-            )
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS event_aliases (
-                alias_id VARCHAR NOT NULL,          -- unique: a merged-away event id
-                event_id VARCHAR NOT NULL,          -- the id that survived
-                merged_at TIMESTAMP NOT NULL,
-                run_id VARCHAR NOT NULL
-            )
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS dedupe_state (
-                doc_id VARCHAR NOT NULL,            -- unique
-                event_id VARCHAR,
-                copy_id VARCHAR,
-                payload BLOB NOT NULL,              -- signatures and fingerprint; read by dedupe/
-                updated_at TIMESTAMP NOT NULL
-            )
-            """,
-        ),
-    ),
+    Migration(1, "initial schema", _ddl(1)),
     Migration(
         2,
         "sites, extraction outcomes, stage ledger, views",
         (
-            # The outlet's domain (GDELT's SourceCommonName), stored so the views need no URL
-            # parsing; the loader fills it with extract.urls.site_of, and the backfill below uses
-            # the same rule (host, lower case, without a leading "www.") for rows loaded before.
-            "ALTER TABLE fetches ADD COLUMN IF NOT EXISTS site VARCHAR",
-            "ALTER TABLE articles ADD COLUMN IF NOT EXISTS site VARCHAR",
-            # A page can be fetched fine and still fail to become an article; that failure gets
-            # a row too (extract_status is NULL when the page was never handed to extraction).
-            "ALTER TABLE fetches ADD COLUMN IF NOT EXISTS extract_status VARCHAR",
-            "ALTER TABLE fetches ADD COLUMN IF NOT EXISTS extract_detail VARCHAR",
+            # fetches.site, articles.site, fetches.extract_status and extract_detail, and the
+            # run ledger's per-stage half, run_stages.
+            *_ddl(2),
+            # The backfill of site for rows loaded before uses the same rule as the loader's
+            # extract.urls.site_of (host, lower case, without a leading "www.").
             f"UPDATE fetches SET site = {_SITE_OF.format(col='url')} WHERE site IS NULL",
             f"UPDATE articles SET site = {_SITE_OF.format(col='url')} WHERE site IS NULL",
-            # The run ledger's per-stage half: a row is written in the same transaction as the
-            # stage's data, so "this stage of this run is in the warehouse" is never a guess.
-            """
-            CREATE TABLE IF NOT EXISTS run_stages (
-                run_id VARCHAR NOT NULL,
-                stage VARCHAR NOT NULL,             -- load_pages | load_grouping
-                committed_at TIMESTAMP NOT NULL,
-                n_rows JSON                         -- {table: rows}; unique (run_id, stage)
-            )
-            """,
             *VIEWS_V2,
         ),
     ),
@@ -415,10 +295,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         3,
         "where each article's date came from",
         (
-            # extract.records.DateSource: meta | jsonld | time | url | text | feed; NULL when
-            # the article has no date, or was loaded before this migration (the page is not
-            # kept, so there is nothing to backfill from). 'text' is a guess from the body text.
-            "ALTER TABLE articles ADD COLUMN IF NOT EXISTS date_source VARCHAR",
+            # articles.date_source: NULL for articles loaded before (the page is not kept, so
+            # there is nothing to backfill from).
+            *_ddl(3),
             # event_members selects event_timeline.* and so gains the column too.
             EVENT_TIMELINE_V3,
         ),
@@ -427,36 +306,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         4,
         "lake: published runs, grouping state by event time",
         (
-            # One row per publish: the snapshot readers see, and the run that made it. A reader
-            # opens the newest row's snapshot, so it never sees a run's stages half-committed;
-            # `AT (VERSION => snapshot_id)` reads the warehouse as of any earlier run.
-            """
-            CREATE TABLE IF NOT EXISTS published (
-                snapshot_id BIGINT NOT NULL,        -- the lake snapshot readers open
-                run_id VARCHAR,                     -- the run it completes (NULL: no run)
-                published_at TIMESTAMP NOT NULL
-            )
-            """,
-            # A document's event time (EVENT_AT: a stated publication time, else first seen),
-            # beside its grouping state, so a run reads the open groups' state with a filter on
-            # it (Warehouse.dedupe_states) instead of every row.
-            "ALTER TABLE dedupe_state ADD COLUMN IF NOT EXISTS event_at TIMESTAMP",
+            # published, maintenance and dedupe_state.event_at (warehouse/tables.py says why).
+            *_ddl(4),
             f"""
             UPDATE dedupe_state SET event_at = (
                 SELECT {EVENT_AT} FROM articles a WHERE a.article_id = dedupe_state.doc_id)
             WHERE event_at IS NULL
-            """,
-            # Maintenance (Warehouse.maintain): when it last ran and what it did.
-            """
-            CREATE TABLE IF NOT EXISTS maintenance (
-                ran_at TIMESTAMP NOT NULL,
-                elapsed_s DOUBLE,
-                files_before INTEGER,
-                files_after INTEGER,
-                bytes_before BIGINT,
-                bytes_after BIGINT,
-                snapshots_expired INTEGER
-            )
             """,
         ),
     ),
@@ -492,10 +347,7 @@ def migrate(
     """Apply every migration newer than the database's version, each in its own transaction
     (a migration killed halfway leaves nothing behind and runs again next time). Returns the
     version the database is at afterwards. `migrations` is for tests that build old versions."""
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version ("
-        " version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
-    )
+    con.execute(SCHEMA_VERSION.create_sql())
     row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
     current = int(row[0]) if row else 0
     for migration in migrations:
@@ -506,7 +358,8 @@ def migrate(
             for statement in migration.statements:
                 con.execute(statement)
             con.execute(
-                "INSERT INTO schema_version VALUES (?, ?, now()::TIMESTAMP)",
+                "INSERT INTO schema_version (version, name, applied_at)"
+                " VALUES (?, ?, now()::TIMESTAMP)",
                 [migration.version, migration.name],
             )
             con.execute("COMMIT")

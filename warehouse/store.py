@@ -25,15 +25,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import duckdb
-import pyarrow as pa
 
 from dedupe.records import DocState, Document, Grouping
 from extract.records import Article, DateSource, FetchedPage, Reason, Validators
 from extract.urls import site_of
-from warehouse import lake
+from warehouse import lake, tables
 from warehouse.errors import WarehouseBusy, WarehouseCorrupt, WarehouseError
 from warehouse.schema import EVENT_AT, migrate
 
@@ -84,8 +83,9 @@ def _exclusive(lock_file: Path, what: str, wait_s: float) -> Iterator[None]:
 
 @contextmanager
 def hold_run_lock(path: Path, wait_s: float = 0.0) -> Iterator[None]:
-    """Hold `<path>.run.lock` for a whole run, so that two runs never interleave their stages
-    (each stage opens the writer on its own, which alone would let a second run in between)."""
+    """Hold `<path>.run.lock` for a whole run: a second run fails at once with WarehouseBusy,
+    before it starts Prefect (`newsdedup run` tries it first), and a run may mark the runs
+    still 'running' as interrupted (no live one holds the lock)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(path.with_name(path.name + ".run.lock"), f"the run lock of {path}", wait_s):
@@ -114,12 +114,16 @@ class RunCounts:
     failures: Mapping[str, int] | None = None
 
 
+_EVENT_UPDATE = tables.EVENTS.update_sql("b", keep=("first_seen_at",))
+
 # Maintenance compacts small files into files of about this size (see Warehouse.maintain).
 TARGET_FILE_SIZE = "64MB"
 
 
 class Warehouse:
-    """The single writer. Use as a context manager: `with Warehouse.open(path) as wh: ...`."""
+    """The single writer. Use as a context manager: `with Warehouse.open(path) as wh: ...`.
+    A run opens one and passes it to every stage (flows/pipeline.py): the lock file, the lake's
+    extensions and its catalog are taken once a run."""
 
     def __init__(
         self, path: Path, con: duckdb.DuckDBPyConnection, on_step: StepHook | None = None
@@ -128,6 +132,7 @@ class Warehouse:
         self.con = con
         self.on_step = on_step
         self.changed = False  # this session wrote something: publish() records a snapshot
+        self.in_transaction = False  # inside atomic(): a statement now would join its work
         self.last_run_id: str | None = None  # the run a publish completes
 
     @classmethod
@@ -178,6 +183,7 @@ class Warehouse:
     def atomic(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One transaction. Driver errors leave as WarehouseError, after the rollback."""
         self.con.execute("BEGIN TRANSACTION")
+        self.in_transaction = True
         try:
             yield self.con
             self.con.execute("COMMIT")
@@ -191,17 +197,16 @@ class Warehouse:
                     f"a write to {self.path} failed and was rolled back: {exc}"
                 ) from exc
             raise
+        finally:
+            self.in_transaction = False
         self.changed = True
-
-    def _register(self, name: str, rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> None:
-        table = pa.Table.from_pylist(list(rows), schema=schema)
-        self.con.register(name, table)
 
     def _ledger(self, run_id: str, stage: str, n_rows: Mapping[str, int]) -> None:
         """The stage's row in the run ledger, written inside the stage's transaction."""
         self.con.execute("DELETE FROM run_stages WHERE run_id = ? AND stage = ?", [run_id, stage])
         self.con.execute(
-            "INSERT INTO run_stages VALUES (?, ?, now()::TIMESTAMP, ?)",
+            "INSERT INTO run_stages (run_id, stage, committed_at, n_rows)"
+            " VALUES (?, ?, now()::TIMESTAMP, ?)",
             [run_id, stage, json.dumps(dict(n_rows), sort_keys=True)],
         )
 
@@ -367,7 +372,7 @@ class Warehouse:
         retry_after = [_naive_utc(p.retry_after) for p in last]
         status = [str(p.status) for p in last]
         urls = [p.url for p in last]
-        fetch_table = _table(FETCH_SCHEMA, {
+        fetch_table = tables.FETCHES.batch({
             "run_id": [run_id] * len(last), "url": urls,
             "final_url": [p.final_url for p in last], "source": [p.source for p in last],
             "status": status, "http_status": [p.http_status for p in last],
@@ -380,7 +385,7 @@ class Warehouse:
             "extract_status": [str(a.status) if a is not None else None for a in done],
             "extract_detail": [a.detail[:2000] if a is not None else None for a in done],
         })
-        state_table = _table(URL_STATE_SCHEMA, {
+        state_table = tables.URL_STATE.batch({
             "url": urls,
             "etag": [p.etag if k else None for p, k in zip(last, keep, strict=True)],
             "last_modified": [
@@ -397,7 +402,7 @@ class Warehouse:
             if a.status in (Reason.OK, Reason.TOO_SHORT):
                 unique.setdefault(a.article_id, a)
         kept = list(unique.values())
-        article_table = _table(ARTICLE_SCHEMA, {
+        article_table = tables.ARTICLES.batch({
             "article_id": list(unique), "url": [a.url for a in kept],
             "canonical_url": [a.canonical_url for a in kept], "source": [a.source for a in kept],
             "sitename": [a.sitename for a in kept], "title": [a.title for a in kept],
@@ -466,56 +471,61 @@ class Warehouse:
     def load_grouping(self, run_id: str, grouping: Grouping, now: datetime) -> tuple[int, int]:
         """Write one grouping in one transaction. Returns (new events, updated events)."""
         now_n = _naive_utc(now)
-        assignments = {a.doc_id: a for a in grouping.assignments}
-        member_rows = [
-            {
-                "article_id": a.doc_id, "event_id": a.event_id, "copy_id": a.copy_id,
-                "rule": a.rule, "similarity": a.similarity,
-                "matched_article_id": a.matched_doc_id, "first_seen_at": now_n, "run_id": run_id,
-            }
-            for a in assignments.values()
+        # One row per key, the last one winning, as the batches must have (see load_pages).
+        members = [
+            a for a in {a.doc_id: a for a in grouping.assignments}.values()
             if a.event_id is not None and a.copy_id is not None
         ]
-        state_rows = {
-            s.doc_id: {
-                "doc_id": s.doc_id, "event_id": s.event_id, "copy_id": s.copy_id,
-                "payload": s.payload, "updated_at": now_n,
-            }
-            for s in grouping.states
-        }
-        event_rows = {
-            e.event_id: {
-                "event_id": e.event_id, "title": e.title,
-                "canonical_article_id": e.canonical_doc_id, "canonical_rule": e.canonical_rule,
-                "event_date": e.event_date, "place": e.place,
-                "first_published_at": _naive_utc(e.first_published_at),
-                "last_published_at": _naive_utc(e.last_published_at),
-                "n_articles": len(e.member_ids), "n_sources": e.n_sources,
-                "first_seen_at": now_n, "last_seen_at": now_n, "last_run_id": run_id,
-            }
-            for e in grouping.events
-        }
-        alias_rows = {
-            old: {"alias_id": old, "event_id": new, "merged_at": now_n, "run_id": run_id}
-            for old, new in grouping.aliases
-        }
+        states = list({s.doc_id: s for s in grouping.states}.values())
+        events = {e.event_id: e for e in grouping.events}
+        aliases = dict(grouping.aliases)  # merged-away id -> survivor
+        member_batch = tables.EVENT_ARTICLES.batch({
+            "article_id": [a.doc_id for a in members], "event_id": [a.event_id for a in members],
+            "copy_id": [a.copy_id for a in members], "rule": [a.rule for a in members],
+            "similarity": [a.similarity for a in members],
+            "matched_article_id": [a.matched_doc_id for a in members],
+            "first_seen_at": [now_n] * len(members), "run_id": [run_id] * len(members),
+        })
+        # event_at is computed by the MERGE below, from the document's article.
+        state_batch = tables.DEDUPE_STATE.batch({
+            "doc_id": [s.doc_id for s in states], "event_id": [s.event_id for s in states],
+            "copy_id": [s.copy_id for s in states], "payload": [s.payload for s in states],
+            "updated_at": [now_n] * len(states),
+        }, without=frozenset({"event_at"}))
+        kept = list(events.values())
+        event_batch = tables.EVENTS.batch({
+            "event_id": list(events), "title": [e.title for e in kept],
+            "canonical_article_id": [e.canonical_doc_id for e in kept],
+            "canonical_rule": [e.canonical_rule for e in kept],
+            "event_date": [e.event_date for e in kept], "place": [e.place for e in kept],
+            "first_published_at": [_naive_utc(e.first_published_at) for e in kept],
+            "last_published_at": [_naive_utc(e.last_published_at) for e in kept],
+            "n_articles": [len(e.member_ids) for e in kept],
+            "n_sources": [e.n_sources for e in kept],
+            "first_seen_at": [now_n] * len(kept), "last_seen_at": [now_n] * len(kept),
+            "last_run_id": [run_id] * len(kept),
+        })
+        alias_batch = tables.EVENT_ALIASES.batch({
+            "alias_id": list(aliases), "event_id": list(aliases.values()),
+            "merged_at": [now_n] * len(aliases), "run_id": [run_id] * len(aliases),
+        })
         with self.atomic() as con:
             existing = {
                 r[0]
                 for r in con.execute(
                     "SELECT event_id FROM events WHERE event_id IN (SELECT unnest(?::VARCHAR[]))",
-                    [list(event_rows)],
+                    [list(events)],
                 ).fetchall()
             }
             # An event id written again is alive: an older alias of it (merged away once,
             # formed again since) must no longer redirect its members.
-            revived = [e for e in event_rows if e not in alias_rows]
+            revived = [e for e in events if e not in aliases]
             con.execute(
                 "DELETE FROM event_aliases WHERE alias_id IN (SELECT unnest(?::VARCHAR[]))",
                 [revived],
             )
-            if member_rows:
-                self._register("member_batch", member_rows, MEMBER_SCHEMA)
+            if members:
+                con.register("member_batch", member_batch)
                 con.execute(
                     """
                     MERGE INTO event_articles USING member_batch AS b
@@ -525,8 +535,8 @@ class Warehouse:
                     """
                 )
                 con.unregister("member_batch")
-            if state_rows:
-                self._register("dstate_batch", list(state_rows.values()), DEDUPE_STATE_SCHEMA)
+            if states:
+                con.register("dstate_batch", state_batch)
                 # event_at: the document's event time, which dedupe_states() filters on.
                 con.execute(
                     f"""
@@ -551,8 +561,8 @@ class Warehouse:
                     """
                 )
                 con.unregister("dstate_batch")
-            if alias_rows:
-                self._register("alias_batch", list(alias_rows.values()), ALIAS_SCHEMA)
+            if aliases:
+                con.register("alias_batch", alias_batch)
                 con.execute(
                     """
                     MERGE INTO event_aliases USING alias_batch AS b
@@ -574,32 +584,25 @@ class Warehouse:
                     WHERE event_articles.event_id = al.alias_id
                     """
                 )
-            if event_rows:
-                self._register("event_batch", list(event_rows.values()), EVENT_SCHEMA)
+            if events:
+                con.register("event_batch", event_batch)
+                # A regrouped event takes every column of its new row but first_seen_at.
                 con.execute(
-                    """
+                    f"""
                     MERGE INTO events USING event_batch AS b ON events.event_id = b.event_id
-                    WHEN MATCHED THEN UPDATE SET
-                        title = b.title,
-                        canonical_article_id = b.canonical_article_id,
-                        canonical_rule = b.canonical_rule,
-                        event_date = b.event_date, place = b.place,
-                        first_published_at = b.first_published_at,
-                        last_published_at = b.last_published_at,
-                        n_articles = b.n_articles, n_sources = b.n_sources,
-                        last_seen_at = b.last_seen_at, last_run_id = b.last_run_id
+                    WHEN MATCHED THEN UPDATE SET {_EVENT_UPDATE}
                     WHEN NOT MATCHED THEN INSERT BY NAME
                     """
                 )
                 con.unregister("event_batch")
-            n_new = len(set(event_rows) - existing)
+            n_new = len(set(events) - existing)
             self._ledger(run_id, "load_grouping", {
-                "event_articles": len(member_rows), "dedupe_state": len(state_rows),
-                "events": len(event_rows), "event_aliases": len(alias_rows),
+                "event_articles": len(members), "dedupe_state": len(states),
+                "events": len(events), "event_aliases": len(aliases),
             })
             self._step("load_grouping:written")
         self._step("load_grouping:committed")
-        return n_new, len(event_rows) - n_new
+        return n_new, len(events) - n_new
 
     # -- a run's counts, from what it loaded ---------------------------------------------------
 
@@ -655,7 +658,8 @@ class Warehouse:
         self._step("publish:snapshot")
         try:
             self.con.execute(
-                "INSERT INTO published VALUES (?, ?, now()::TIMESTAMP)",
+                "INSERT INTO published (snapshot_id, run_id, published_at)"
+                " VALUES (?, ?, now()::TIMESTAMP)",
                 [snapshot, self.last_run_id],
             )
         except duckdb.Error as exc:
@@ -723,11 +727,11 @@ class Warehouse:
             "bytes_before": bytes_before, "bytes_after": bytes_after,
             "snapshots_expired": len(expired),
         }
-        self.con.execute(
-            "INSERT INTO maintenance VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [_naive_utc(now), report["elapsed_s"], files_before, files_after, bytes_before,
-             bytes_after, report["snapshots_expired"]],
-        )
+        self.con.register("maintenance_row", tables.MAINTENANCE.batch({
+            "ran_at": [_naive_utc(now)], **{name: [value] for name, value in report.items()},
+        }))
+        self.con.execute("INSERT INTO maintenance BY NAME SELECT * FROM maintenance_row")
+        self.con.unregister("maintenance_row")
         self.changed = True
         return report
 
@@ -752,55 +756,3 @@ def _flatten_aliases(con: duckdb.DuckDBPyConnection) -> None:
         ).fetchone()
         if not row or row[0] == 0:
             return
-
-
-def _table(schema: pa.Schema, columns: Mapping[str, list[Any]]) -> pa.Table:
-    return pa.Table.from_arrays([pa.array(columns[f.name], f.type) for f in schema], schema=schema)
-
-
-def _schema(fields: Iterable[tuple[str, pa.DataType]]) -> pa.Schema:
-    return pa.schema(list(fields))
-
-
-TS = pa.timestamp("us")
-FETCH_SCHEMA = _schema([
-    ("run_id", pa.string()), ("url", pa.string()), ("final_url", pa.string()),
-    ("source", pa.string()), ("status", pa.string()), ("http_status", pa.int32()),
-    ("content_type", pa.string()), ("n_bytes", pa.int64()), ("elapsed_s", pa.float64()),
-    ("attempt", pa.int32()), ("fetched_at", TS), ("retry_after", TS), ("etag", pa.string()),
-    ("last_modified", pa.string()), ("detail", pa.string()), ("site", pa.string()),
-    ("extract_status", pa.string()), ("extract_detail", pa.string()),
-])
-URL_STATE_SCHEMA = _schema([
-    ("url", pa.string()), ("etag", pa.string()), ("last_modified", pa.string()),
-    ("retry_after", TS), ("last_status", pa.string()), ("last_fetched_at", TS),
-    ("article_id", pa.string()),
-])
-ARTICLE_SCHEMA = _schema([
-    ("article_id", pa.string()), ("url", pa.string()), ("canonical_url", pa.string()),
-    ("source", pa.string()), ("sitename", pa.string()), ("title", pa.string()),
-    ("author", pa.string()), ("published_at", TS), ("language", pa.string()),
-    ("text", pa.string()), ("n_words", pa.int32()), ("content_hash", pa.string()),
-    ("status", pa.string()), ("detail", pa.string()), ("first_seen_at", TS),
-    ("first_run_id", pa.string()), ("site", pa.string()), ("date_source", pa.string()),
-])
-MEMBER_SCHEMA = _schema([
-    ("article_id", pa.string()), ("event_id", pa.string()), ("copy_id", pa.string()),
-    ("rule", pa.string()), ("similarity", pa.float64()), ("matched_article_id", pa.string()),
-    ("first_seen_at", TS), ("run_id", pa.string()),
-])
-DEDUPE_STATE_SCHEMA = _schema([
-    ("doc_id", pa.string()), ("event_id", pa.string()), ("copy_id", pa.string()),
-    ("payload", pa.binary()), ("updated_at", TS),
-])
-EVENT_SCHEMA = _schema([
-    ("event_id", pa.string()), ("title", pa.string()), ("canonical_article_id", pa.string()),
-    ("canonical_rule", pa.string()), ("event_date", pa.string()), ("place", pa.string()),
-    ("first_published_at", TS), ("last_published_at", TS), ("n_articles", pa.int32()),
-    ("n_sources", pa.int32()), ("first_seen_at", TS), ("last_seen_at", TS),
-    ("last_run_id", pa.string()),
-])
-ALIAS_SCHEMA = _schema([
-    ("alias_id", pa.string()), ("event_id", pa.string()), ("merged_at", TS),
-    ("run_id", pa.string()),
-])
