@@ -73,8 +73,10 @@ def _interruptible(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
         while not done.wait(0.1):
             pass
     except KeyboardInterrupt:
-        # Again until it stops: an interrupt that comes before the statement starts is lost.
-        deadline = time.monotonic() + 10.0
+        # Again until it stops: an interrupt that comes before the statement starts is lost,
+        # and on a loaded machine the statement may start seconds later. Closing the connection
+        # under a statement still running would wait for the statement to end.
+        deadline = time.monotonic() + 60.0
         while not done.is_set() and time.monotonic() < deadline:
             con.interrupt()
             done.wait(0.1)

@@ -149,7 +149,9 @@ def test_make_serve_uses_the_running_server_and_ctrl_c_pauses(
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(1.0)
         os.killpg(serving.pid, signal.SIGINT)
-        assert serving.wait(90) == 0, log.read_text()[-3000:]
+        # Serve stops the run in flight before it pauses the schedule: seconds here, but on
+        # CI, loaded by the rest of the suite, 90 s once ran out.
+        assert serving.wait(300) == 0, log.read_text()[-3000:]
     finally:
         if serving.poll() is None:
             os.killpg(serving.pid, signal.SIGKILL)

@@ -117,7 +117,7 @@ def test_ctrl_c_during_a_query_is_one_line(warehouse: Path) -> None:
     proc = run_cli(query(warehouse, slow, "--timeout", "0"))
     time.sleep(2.0)  # imported and querying
     os.kill(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=90)  # seconds on a quiet machine; CI may be loaded
     assert proc.returncode in (2, 130), err
     assert "Traceback" not in err and "interrupted" in err
 
