@@ -3,6 +3,7 @@ CLI and the flows show to people."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -48,6 +49,35 @@ class QueryTimeout(QueryError):
     """A query stopped because it ran past its time limit."""
 
 
+# Set by Ctrl-C while a query command runs (_ctrl_c_as_flag).
+_CTRL_C = threading.Event()
+
+
+@contextmanager
+def _ctrl_c_as_flag() -> Iterator[None]:
+    """Within the block, Ctrl-C (SIGINT, in the main thread) sets _CTRL_C instead of raising
+    KeyboardInterrupt wherever the main thread happens to be. DuckDB turns a KeyboardInterrupt
+    that lands in one of its statements into "RuntimeError: Query interrupted" (a traceback,
+    when Ctrl-C came while the warehouse was being opened), and on a loaded CI machine a Ctrl-C
+    in that window was lost and the query ran on. The query's own waits check the flag and
+    raise KeyboardInterrupt where it is safe to."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _CTRL_C.clear()
+    previous = signal.signal(signal.SIGINT, lambda *_: _CTRL_C.set())
+    try:
+        yield
+        _stop_if_ctrl_c()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_if_ctrl_c() -> None:
+    if _CTRL_C.is_set():
+        raise KeyboardInterrupt
+
+
 def _interruptible(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
     """work() in a helper thread, so that Ctrl-C stops it: while DuckDB runs a statement the
     main thread sits in C and Python's SIGINT handler does not run (a long query ignored
@@ -67,11 +97,12 @@ def _interruptible(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
         finally:
             done.set()
 
+    _stop_if_ctrl_c()
     thread = threading.Thread(target=target, name="newsdedup-query", daemon=True)
     thread.start()
     try:
         while not done.wait(0.1):
-            pass
+            _stop_if_ctrl_c()
     except KeyboardInterrupt:
         # Again until it stops: an interrupt that comes before the statement starts is lost,
         # and on a loaded machine the statement may start seconds later. Closing the connection
@@ -128,8 +159,10 @@ def open_query(
     """Run one SQL statement on a read-only connection to the published snapshot (or the one
     `as_of_run` published) and stream its rows. More than one statement, or none, or one that
     is not SELECT or EXPLAIN, is a QueryError before anything runs; past `timeout_s` the query
-    is interrupted (QueryTimeout), however far the caller has read."""
-    with read_only(path, as_of_run=as_of_run) as con:
+    is interrupted (QueryTimeout), however far the caller has read. Ctrl-C stops it wherever
+    it is, as a KeyboardInterrupt."""
+    with _ctrl_c_as_flag(), read_only(path, as_of_run=as_of_run) as con:
+        _stop_if_ctrl_c()
         try:
             statements = con.extract_statements(sql)
         except duckdb.Error as exc:

@@ -122,6 +122,23 @@ def test_ctrl_c_during_a_query_is_one_line(warehouse: Path) -> None:
     assert "Traceback" not in err and "interrupted" in err
 
 
+def test_ctrl_c_while_the_warehouse_opens_is_one_line_too(warehouse: Path) -> None:
+    # A Ctrl-C that lands in one of DuckDB's statements while the lake is being attached became
+    # "RuntimeError: Query interrupted" with a traceback, or was lost and the query ran on. At
+    # these delays the process is importing, attaching or querying, depending on the machine.
+    slow = "SELECT sum(hash(range)) FROM range(1000000000000)"
+    for delay in (0.8, 1.1, 1.4, 1.7):
+        proc = run_cli(query(warehouse, slow, "--timeout", "0"))
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=90)
+        finally:
+            proc.kill()
+        assert proc.returncode in (2, 130), (delay, err)
+        assert "Traceback" not in err, (delay, err)
+
+
 def test_a_busy_or_directory_warehouse_is_a_sentence(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
