@@ -53,6 +53,19 @@ EVENT_AT = (
 # `failures` view built on it, Warehouse.count_run).
 _NOT_FAILED = "('ok', 'not_modified', 'deferred')"
 
+# source_stats' fetch side, per site: every version of the view states it so.
+_FETCHED_BY_SITE = f"""
+        SELECT site, list(DISTINCT source ORDER BY source) AS sources,
+               count(*) AS n_fetches,
+               count(*) FILTER (WHERE status = 'ok') AS n_fetched_ok,
+               count(*) FILTER (WHERE status = 'not_modified') AS n_not_modified,
+               count(*) FILTER (WHERE status NOT IN {_NOT_FAILED}
+                   OR (status = 'ok' AND extract_status IS NOT NULL
+                       AND extract_status NOT IN ('ok', 'too_short'))) AS n_failures,
+               max(fetched_at) AS last_fetched_at
+        FROM fetches GROUP BY site
+    """
+
 # Views for the questions people ask of GDELT-like data. CREATE OR REPLACE: a later migration
 # that changes a view restates it whole.
 VIEWS_V2: tuple[str, ...] = (
@@ -152,17 +165,7 @@ VIEWS_V2: tuple[str, ...] = (
     # Per site (domain): what was fetched, what failed, what it contributed.
     f"""
     CREATE OR REPLACE VIEW source_stats AS
-    WITH fetched AS (
-        SELECT site, list(DISTINCT source ORDER BY source) AS sources,
-               count(*) AS n_fetches,
-               count(*) FILTER (WHERE status = 'ok') AS n_fetched_ok,
-               count(*) FILTER (WHERE status = 'not_modified') AS n_not_modified,
-               count(*) FILTER (WHERE status NOT IN {_NOT_FAILED}
-                   OR (status = 'ok' AND extract_status IS NOT NULL
-                       AND extract_status NOT IN ('ok', 'too_short'))) AS n_failures,
-               max(fetched_at) AS last_fetched_at
-        FROM fetches GROUP BY site
-    ),
+    WITH fetched AS ({_FETCHED_BY_SITE}),
     stored AS (
         SELECT a.site, count(*) AS n_articles,
                count(*) FILTER (WHERE a.status = 'too_short') AS n_too_short,
@@ -232,17 +235,7 @@ LATEST_EVENTS_V5 = f"""
 # source_stats of VIEWS_V2 with n_copies counting the site's articles that are copies.
 SOURCE_STATS_V5 = f"""
     CREATE OR REPLACE VIEW source_stats AS
-    WITH fetched AS (
-        SELECT site, list(DISTINCT source ORDER BY source) AS sources,
-               count(*) AS n_fetches,
-               count(*) FILTER (WHERE status = 'ok') AS n_fetched_ok,
-               count(*) FILTER (WHERE status = 'not_modified') AS n_not_modified,
-               count(*) FILTER (WHERE status NOT IN {_NOT_FAILED}
-                   OR (status = 'ok' AND extract_status IS NOT NULL
-                       AND extract_status NOT IN ('ok', 'too_short'))) AS n_failures,
-               max(fetched_at) AS last_fetched_at
-        FROM fetches GROUP BY site
-    ),
+    WITH fetched AS ({_FETCHED_BY_SITE}),
     sizes AS ({_COPY_SIZES}),
     stored AS (
         SELECT a.site, count(*) AS n_articles,
