@@ -26,7 +26,7 @@ from scipy.sparse import csr_matrix
 
 from dedupe.copies import UnionFind, candidates
 from dedupe.fingerprint import Fingerprint, idf, normal_term
-from dedupe.minhash import Signer, word_hash
+from dedupe.minhash import Signer, WordHashes
 from dedupe.parallel import map_chunks
 from dedupe.settings import DEFAULT, GroupingSettings
 
@@ -64,11 +64,16 @@ def block_signer() -> Signer:
     return _block_signer
 
 
-def entity_words(fp: Fingerprint, min_idf: float) -> frozenset[str]:
-    """The words of a document's named entities (capitalised phrases) that are among its terms
-    and at least `min_idf` rare."""
-    words = {normal_term(w) for e in fp.entities for w in e.split()}
-    return frozenset(w for w in words if w in fp.terms and idf(w) >= min_idf)
+def entity_words(fp: Fingerprint, *min_idfs: float) -> tuple[frozenset[str], ...]:
+    """For each of `min_idfs`, the words of a document's named entities (capitalised phrases)
+    that are among its terms and at least that rare; the words are looked up once for all."""
+    rarity = {}
+    for e in fp.entities:
+        for w in e.split():
+            term = normal_term(w)
+            if term in fp.terms and term not in rarity:
+                rarity[term] = idf(term)
+    return tuple(frozenset(w for w, r in rarity.items() if r >= m) for m in min_idfs)
 
 
 def term_matrix(vectors: Sequence[dict[str, float]]) -> csr_matrix:
@@ -92,10 +97,20 @@ def entity_vector(terms: dict[str, float], entities: Collection[str]) -> dict[st
     return {t: w / norm for t, w in sub.items()} if norm else {}
 
 
+# Block terms are the rare words of the stream, seen again and again: each is hashed once,
+# up to a bound that keeps a process serving runs for months from growing without end.
+_block_word_hashes = WordHashes()
+_MAX_CACHED_WORDS = 1_000_000
+
+
 def block_signatures(block_terms: Sequence[Sequence[str]]) -> np.ndarray:
     signer = block_signer()
+    hashes = _block_word_hashes
+    if len(hashes) > _MAX_CACHED_WORDS:
+        hashes.clear()
     return signer.sign_hashes(
-        [np.array([word_hash(t) for t in terms], dtype=np.uint32) for terms in block_terms]
+        [np.fromiter((hashes[t] for t in terms), dtype=np.uint32, count=len(terms))
+         for terms in block_terms]
     )
 
 

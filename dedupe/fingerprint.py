@@ -13,14 +13,17 @@ import heapq
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
+from typing import TypeVar
 
 from wordfreq import get_frequency_dict
 
 from dedupe.parallel import map_chunks
+
+_T = TypeVar("_T")
 
 _TOKEN = re.compile(r"[A-Za-z][\w'’\-]*|\d[\d,.]*")
 # Named entities, roughly: runs of capitalised words that follow a lower-case word, so that
@@ -229,9 +232,12 @@ _CHUNK = 250
 
 
 def _fingerprint_range(
-    jobs: Sequence[tuple[str, str]], start: int, stop: int
-) -> list[Fingerprint]:
-    return [fingerprint(text, title) for text, title in jobs[start:stop]]
+    job: tuple[Sequence[tuple[str, str]], Callable[[list[Fingerprint]], list[_T]]],
+    start: int,
+    stop: int,
+) -> list[_T]:
+    jobs, then = job
+    return then([fingerprint(text, title) for text, title in jobs[start:stop]])
 
 
 def fingerprint_many(
@@ -240,11 +246,22 @@ def fingerprint_many(
     """fingerprint(text, title) for each (text, title) of `jobs`, in order. Large batches are
     split over `workers` forked processes (default: the CPU count, at most 2); the result is
     the same as the serial loop, each text's fingerprint depends on that text alone."""
+    return map_fingerprints(jobs, list, workers)
+
+
+def map_fingerprints(
+    jobs: Sequence[tuple[str, str]],
+    then: Callable[[list[Fingerprint]], list[_T]],
+    workers: int | None = None,
+) -> list[_T]:
+    """`then` of the fingerprints of `jobs`, chunk by chunk: in the forked workers when the batch
+    is large, so that what is derived from each fingerprint is computed in parallel too and
+    only the result travels back. `then` must map each fingerprint alone, in order."""
     parallel = len(jobs) >= PARALLEL_MIN
     if parallel:
         _zipf_table()  # loaded once here, shared by the forked workers (copy-on-write)
-    parts = map_chunks(_fingerprint_range, jobs, len(jobs), _CHUNK, parallel, workers)
-    return [fp for part in parts for fp in part]
+    parts = map_chunks(_fingerprint_range, (jobs, then), len(jobs), _CHUNK, parallel, workers)
+    return [r for part in parts for r in part]
 
 
 # A sentence that says when and where: a month and day, and "in/at <Place>" ("On January 7,

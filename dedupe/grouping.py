@@ -25,6 +25,7 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,8 +36,8 @@ from dedupe.copies import UnionFind, copy_pairs
 from dedupe.fingerprint import (
     BLOCK_TERMS,
     Fingerprint,
-    fingerprint_many,
     headline_terms,
+    map_fingerprints,
 )
 from dedupe.minhash import NUM_PERM, SEED, Signer
 from dedupe.parallel import map_chunks
@@ -130,26 +131,35 @@ def _new_doc(d: Document, shingle_hashes: np.ndarray, signature: np.ndarray) -> 
     )
 
 
-def _profile(fp: Fingerprint, settings: GroupingSettings) -> Profile:
-    return Profile(
-        terms=fp.terms,
-        block_signature=ev.block_signatures([top_terms(fp.terms, BLOCK_TERMS)])[0],
-        dates=fp.dates,
-        places=fp.places,
-        names=ev.entity_words(fp, settings.name_idf),
-        entities=ev.entity_words(fp, settings.entity_idf),
-        setting=fp.setting,
-        repeated=fp.repeated & fp.terms.keys(),
-    )
+def _profiles(fps: list[Fingerprint], settings: GroupingSettings) -> list[Profile]:
+    if not fps:
+        return []
+    signatures = ev.block_signatures([top_terms(fp.terms, BLOCK_TERMS) for fp in fps])
+    out = []
+    for fp, signature in zip(fps, signatures, strict=True):
+        names, entities = ev.entity_words(fp, settings.name_idf, settings.entity_idf)
+        out.append(Profile(
+            terms=fp.terms,
+            block_signature=signature,
+            dates=fp.dates,
+            places=fp.places,
+            names=names,
+            entities=entities,
+            setting=fp.setting,
+            repeated=fp.repeated & fp.terms.keys(),
+        ))
+    return out
 
 
 def _fingerprint(heads: Iterable[Doc], settings: GroupingSettings) -> None:
     """Profiles for the heads that have none yet (new documents). Only heads need one: the
-    other members of a copy group follow their head."""
+    other members of a copy group follow their head. Profiles are made where the fingerprints
+    are, in the forked workers of a large batch."""
     todo = [d for d in heads if d.profile is None and d.document is not None]
-    fps = fingerprint_many([(d.document.text, d.document.title) for d in todo if d.document])
-    for d, fp in zip(todo, fps, strict=True):
-        d.profile = _profile(fp, settings)
+    jobs = [(d.document.text, d.document.title) for d in todo if d.document]
+    profiles = map_fingerprints(jobs, partial(_profiles, settings=settings))
+    for d, profile in zip(todo, profiles, strict=True):
+        d.profile = profile
 
 
 # -- the call ---------------------------------------------------------------------------------
