@@ -240,23 +240,16 @@ def _fingerprint_range(
     return then([fingerprint(text, title) for text, title in jobs[start:stop]])
 
 
-def fingerprint_many(
-    jobs: Sequence[tuple[str, str]], workers: int | None = None
-) -> list[Fingerprint]:
-    """fingerprint(text, title) for each (text, title) of `jobs`, in order. Large batches are
-    split over `workers` forked processes (default: the CPU count, at most 2); the result is
-    the same as the serial loop, each text's fingerprint depends on that text alone."""
-    return map_fingerprints(jobs, list, workers)
-
-
 def map_fingerprints(
     jobs: Sequence[tuple[str, str]],
     then: Callable[[list[Fingerprint]], list[_T]],
     workers: int | None = None,
 ) -> list[_T]:
-    """`then` of the fingerprints of `jobs`, chunk by chunk: in the forked workers when the batch
-    is large, so that what is derived from each fingerprint is computed in parallel too and
-    only the result travels back. `then` must map each fingerprint alone, in order."""
+    """`then` of fingerprint(text, title) for each (text, title) of `jobs`, chunk by chunk, in
+    order. Large batches are split over `workers` forked processes (default: the CPU count, at
+    most 2), so that what is derived from each fingerprint is computed in parallel too and only
+    the result travels back; `then` must map each fingerprint alone, in order, and the result
+    is the same as the serial loop's."""
     parallel = len(jobs) >= PARALLEL_MIN
     if parallel:
         _zipf_table()  # loaded once here, shared by the forked workers (copy-on-write)

@@ -132,8 +132,6 @@ def _new_doc(d: Document, shingle_hashes: np.ndarray, signature: np.ndarray) -> 
 
 
 def _profiles(fps: list[Fingerprint], settings: GroupingSettings) -> list[Profile]:
-    if not fps:
-        return []
     signatures = ev.block_signatures([top_terms(fp.terms, BLOCK_TERMS) for fp in fps])
     out = []
     for fp, signature in zip(fps, signatures, strict=True):

@@ -36,11 +36,11 @@ def test_forked_grouping_equals_serial(monkeypatch: pytest.MonkeyPatch) -> None:
     assert group(docs) == serial
 
 
-def test_fingerprint_many_matches_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_map_fingerprints_matches_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:
     jobs = [(d.text, d.title) for d in _docs()]
     monkeypatch.setattr(fp_mod, "PARALLEL_MIN", 1)
     monkeypatch.setattr(fp_mod, "_CHUNK", 3)
-    assert fp_mod.fingerprint_many(jobs, workers=2) == [fp_mod.fingerprint(*j) for j in jobs]
+    assert fp_mod.map_fingerprints(jobs, list, workers=2) == [fp_mod.fingerprint(*j) for j in jobs]
 
 
 
