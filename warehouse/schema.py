@@ -68,6 +68,19 @@ _FETCHED_BY_SITE = f"""
 
 # Views for the questions people ask of GDELT-like data. CREATE OR REPLACE: a later migration
 # that changes a view restates it whole.
+# source_stats' result per site, from its `fetched` and `stored` sides: every version of the
+# view ends so.
+_SITE_STATS = """    SELECT coalesce(f.site, s.site) AS site, coalesce(f.sources, []) AS sources,
+           coalesce(s.n_articles, 0) AS n_articles, coalesce(s.n_too_short, 0) AS n_too_short,
+           coalesce(s.n_events, 0) AS n_events, coalesce(s.n_copies, 0) AS n_copies,
+           coalesce(f.n_fetches, 0) AS n_fetches, coalesce(f.n_fetched_ok, 0) AS n_fetched_ok,
+           coalesce(f.n_not_modified, 0) AS n_not_modified,
+           coalesce(f.n_failures, 0) AS n_failures,
+           s.first_published_at, s.last_published_at, f.last_fetched_at
+    FROM fetched f FULL OUTER JOIN stored s ON f.site IS NOT DISTINCT FROM s.site
+    ORDER BY n_articles DESC, n_fetches DESC, site
+    """
+
 VIEWS_V2: tuple[str, ...] = (
     # A copy: articles with near-identical text (syndication, reposts), inside one event.
     """
@@ -176,16 +189,7 @@ VIEWS_V2: tuple[str, ...] = (
         FROM articles a LEFT JOIN event_articles ea USING (article_id)
         GROUP BY a.site
     )
-    SELECT coalesce(f.site, s.site) AS site, coalesce(f.sources, []) AS sources,
-           coalesce(s.n_articles, 0) AS n_articles, coalesce(s.n_too_short, 0) AS n_too_short,
-           coalesce(s.n_events, 0) AS n_events, coalesce(s.n_copies, 0) AS n_copies,
-           coalesce(f.n_fetches, 0) AS n_fetches, coalesce(f.n_fetched_ok, 0) AS n_fetched_ok,
-           coalesce(f.n_not_modified, 0) AS n_not_modified,
-           coalesce(f.n_failures, 0) AS n_failures,
-           s.first_published_at, s.last_published_at, f.last_fetched_at
-    FROM fetched f FULL OUTER JOIN stored s ON f.site IS NOT DISTINCT FROM s.site
-    ORDER BY n_articles DESC, n_fetches DESC, site
-    """,
+{_SITE_STATS}""",
 )
 
 # event_timeline of VIEWS_V2 with the article's date_source beside its published_at.
@@ -248,16 +252,7 @@ SOURCE_STATS_V5 = f"""
         LEFT JOIN sizes s ON s.copy_id = ea.copy_id
         GROUP BY a.site
     )
-    SELECT coalesce(f.site, s.site) AS site, coalesce(f.sources, []) AS sources,
-           coalesce(s.n_articles, 0) AS n_articles, coalesce(s.n_too_short, 0) AS n_too_short,
-           coalesce(s.n_events, 0) AS n_events, coalesce(s.n_copies, 0) AS n_copies,
-           coalesce(f.n_fetches, 0) AS n_fetches, coalesce(f.n_fetched_ok, 0) AS n_fetched_ok,
-           coalesce(f.n_not_modified, 0) AS n_not_modified,
-           coalesce(f.n_failures, 0) AS n_failures,
-           s.first_published_at, s.last_published_at, f.last_fetched_at
-    FROM fetched f FULL OUTER JOIN stored s ON f.site IS NOT DISTINCT FROM s.site
-    ORDER BY n_articles DESC, n_fetches DESC, site
-    """
+{_SITE_STATS}"""
 
 
 def _ddl(version: int) -> tuple[str, ...]:
@@ -267,6 +262,11 @@ def _ddl(version: int) -> tuple[str, ...]:
         *(t.create_sql() for t in TABLES if t.since == version),
         *(sql for t in TABLES for sql in t.add_columns_sql(version)),
     )
+
+# Each grouping state's event time from its article (migrations 4 and 6, for different rows).
+_SET_EVENT_AT = f"""
+            UPDATE dedupe_state SET event_at = (
+                SELECT {EVENT_AT} FROM articles a WHERE a.article_id = dedupe_state.doc_id)"""
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _ddl(1)),
@@ -301,9 +301,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             # published, maintenance and dedupe_state.event_at (warehouse/tables.py says why).
             *_ddl(4),
-            f"""
-            UPDATE dedupe_state SET event_at = (
-                SELECT {EVENT_AT} FROM articles a WHERE a.article_id = dedupe_state.doc_id)
+            _SET_EVENT_AT + """
             WHERE event_at IS NULL
             """,
         ),
@@ -321,9 +319,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "open window: a guessed date is not an event time",
         (
             # Version 4 took a guessed publication date as the event time (see EVENT_AT).
-            f"""
-            UPDATE dedupe_state SET event_at = (
-                SELECT {EVENT_AT} FROM articles a WHERE a.article_id = dedupe_state.doc_id)
+            _SET_EVENT_AT + f"""
             WHERE doc_id IN (
                 SELECT article_id FROM articles WHERE date_source = '{DateSource.TEXT.value}')
             """,
