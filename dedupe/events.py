@@ -124,22 +124,33 @@ class Items:
         entities: Sequence[dict[str, float]],
         days: Sequence[int | None],
         settings: GroupingSettings = DEFAULT,
+        people: Sequence[Collection[str]] | None = None,
     ) -> None:
         self.terms = term_matrix(terms)
         self.entities = term_matrix(entities)
         self.days = np.array([-1 if d is None else d for d in days], dtype=np.int64)
         self.settings = settings
+        # One column per person named with an age (fingerprint.people); a row's dot product
+        # with another's is how many people the two name alike.
+        self.people = term_matrix(
+            [dict.fromkeys(p, 1.0) for p in people] if people is not None
+            else [{} for _ in days]
+        )
 
     def __len__(self) -> int:
         return int(self.terms.shape[0])
 
     def _adjust(self, cos: np.ndarray, ent: np.ndarray, da: np.ndarray, db: np.ndarray,
-                ) -> np.ndarray:
+                shared: np.ndarray) -> np.ndarray:
         s = self.settings
         dated = (da >= 0) & (db >= 0)
-        gap = np.abs(da - db)
+        far = np.abs(da - db) > s.near_days
+        if s.person_link:
+            # The same person with the same age in both: the gap is a follow-up's, not
+            # evidence of another event.
+            far &= shared <= 0
         adjusted = s.dated_mix * cos + (1.0 - s.dated_mix) * ent - s.dated_offset
-        adjusted = np.where(gap > s.near_days, adjusted - s.far_penalty, adjusted)
+        adjusted = np.where(far, adjusted - s.far_penalty, adjusted)
         return np.where(dated, adjusted, cos)
 
     def pair_similarity(self, pairs: np.ndarray) -> np.ndarray:
@@ -150,10 +161,12 @@ class Items:
         """The similarity matrix of the items `idx` (diagonal included, as computed)."""
         t = self.terms[idx]
         e = self.entities[idx]
+        p = self.people[idx]
         cos = (t @ t.T).toarray()
         ent = (e @ e.T).toarray()
+        shared = (p @ p.T).toarray()
         days = self.days[np.asarray(idx, dtype=np.int64)]
-        return self._adjust(cos, ent, days[:, None], days[None, :])
+        return self._adjust(cos, ent, days[:, None], days[None, :], shared)
 
 
 def _similarity_range(job: tuple[Items, np.ndarray], start: int, stop: int) -> np.ndarray:
@@ -162,7 +175,8 @@ def _similarity_range(job: tuple[Items, np.ndarray], start: int, stop: int) -> n
     b = pairs[start:stop, 1]
     cos = np.asarray(items.terms[a].multiply(items.terms[b]).sum(axis=1)).ravel()
     ent = np.asarray(items.entities[a].multiply(items.entities[b]).sum(axis=1)).ravel()
-    return items._adjust(cos, ent, items.days[a], items.days[b])
+    shared = np.asarray(items.people[a].multiply(items.people[b]).sum(axis=1)).ravel()
+    return items._adjust(cos, ent, items.days[a], items.days[b], shared)
 
 
 _CHUNK = 20000
@@ -210,8 +224,10 @@ class Setting:
     def __init__(self, places: Sequence[Sequence[str]], days: Sequence[int | None], k: int,
                  labels: np.ndarray, words: Sequence[Collection[str]] | None = None,
                  published: Sequence[int | None] | None = None,
-                 settings: GroupingSettings = DEFAULT) -> None:
+                 settings: GroupingSettings = DEFAULT,
+                 people: Sequence[Collection[str]] | None = None) -> None:
         self.settings = settings
+        self.people: list[set[str]] = [set() for _ in range(k)]
         self.published: list[list[int]] = [[] for _ in range(k)]
         self.places: list[Counter[str]] = [Counter() for _ in range(k)]
         self.mentioned: list[set[str]] = [set() for _ in range(k)]
@@ -230,6 +246,8 @@ class Setting:
                 when = published[item]
                 if when is not None:
                     self.published[g].append(when)
+            if people is not None:
+                self.people[g].update(people[item])
 
     def _place(self, g: int) -> str | None:
         votes = self.places[g]
@@ -246,7 +264,7 @@ class Setting:
         da, db = self._day(a), self._day(b)
         if da is not None and db is not None and abs(da - db) > s.time_window:
             return True
-        if self.published[a] and self.published[b]:
+        if self.published[a] and self.published[b] and not self._same_person(a, b):
             gap = abs(_median(self.published[a]) - _median(self.published[b]))
             if gap > s.published_window:
                 return True
@@ -261,6 +279,10 @@ class Setting:
             and not self._mentions(a, pb)
         )
 
+    def _same_person(self, a: int, b: int) -> bool:
+        """Do both groups name one person with one age (a follow-up's link across weeks)?"""
+        return self.settings.person_link and not self.people[a].isdisjoint(self.people[b])
+
     def _mentions(self, g: int, place: str) -> bool:
         if place in self.mentioned[g]:
             return True
@@ -273,6 +295,7 @@ class Setting:
         self.words[a].extend(self.words[b])
         self.days[a].extend(self.days[b])
         self.published[a].extend(self.published[b])
+        self.people[a].update(self.people[b])
 
 
 def _median(values: Sequence[int]) -> float:
@@ -327,6 +350,7 @@ def complete_link(
     item_words: Sequence[Collection[str]] | None = None,
     item_published: Sequence[int | None] | None = None,
     settings: GroupingSettings = DEFAULT,
+    item_people: Sequence[Collection[str]] | None = None,
 ) -> list[int]:
     """Agglomerate items whose initial group labels are `groups` (0..k-1, each group given as
     a run of items in order) while some two groups have all cross-pairs >= settings.join and
@@ -343,7 +367,7 @@ def complete_link(
     names = _Names(item_terms, labels, k, settings)
     setting = Setting(
         item_places or [()] * len(labels), item_days or [None] * len(labels), k, labels,
-        item_words, item_published, settings,
+        item_words, item_published, settings, item_people,
     )
     # Each row's best partner, kept up to date so that a merge costs O(k), not O(k^2):
     # merging only lowers similarities, so only rows whose best was a or b need a rescan.

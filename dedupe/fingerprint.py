@@ -107,6 +107,7 @@ class Fingerprint:
     dates: tuple[str, ...]  # ISO dates mentioned in the text, most frequent first
     setting: str | None = None  # where the text says the event took place, if it says so
     repeated: frozenset[str] = frozenset()  # top terms used at least twice
+    people: frozenset[str] = frozenset()  # people named with an age: "brandon stallings|18"
 
     def block_terms(self) -> list[str]:
         return sorted(self.terms, key=lambda t: (-self.terms[t], t))[:BLOCK_TERMS]
@@ -221,7 +222,52 @@ def fingerprint(text: str, title: str = "") -> Fingerprint:
         dates=tuple(d for d, _ in _dates(full).most_common(5)),
         setting=setting,
         repeated=frozenset(t for (t, _), c in tf.items() if c >= 2 and t in weights),
+        people=people(full),
     )
+
+
+# A person named with an age ("Brandon Lee Stallings, 18, of Prince Frederick", "a 24-year-old
+# man, Andre Jones,", "18-year-old Brandon Stallings") is the victim or suspect of a crime
+# report, and the same name with the same age in two reports is one person, so one event,
+# weeks apart too (an arrest, a charge, a trial). An age changes within a year, which bounds
+# how long such a link can reach. Only the age sites are searched, then a name is read back
+# (or forward) from each: a name pattern tried at every capital is slow on whole articles.
+_AGE_AFTER = re.compile(r", (?:age |aged )?(\d{1,2}),")
+# Led by the literal, so the engine skips to it; the age is read back from the text before.
+_YEAR_OLD = re.compile(r"-year-old\b")
+_AGE_BACK = re.compile(r"(?<!\d)(\d{1,2})$")
+_NAME = r"[A-Z][A-Za-z'’]+(?:[ -](?:[A-Z]\.|[A-Z][A-Za-z'’]+))*(?:,? (?:Jr|Sr)\.?|,? I{2,3})?"
+_NAME_BEFORE = re.compile(r"(?<![\w.])(" + _NAME + r")$")
+_NAME_AFTER = re.compile(r"^(?: [a-z]+){0,2},? (" + _NAME + r")\b")
+_SUFFIX = re.compile(r",? (?:Jr|Sr)\.?$|,? I{2,3}$")
+_TITLES = frozenset(
+    "Officer Deputy Detective Sergeant Sgt Trooper Judge Attorney Rev Pastor Coach".split()
+)
+
+
+def people(full: str) -> frozenset[str]:
+    """Each person the text names with an age, as "first last|age" in lower case."""
+    found = set()
+    for m in _AGE_AFTER.finditer(full):
+        name = _NAME_BEFORE.search(full, max(0, m.start() - 60), m.start())
+        if name:
+            found.add(_person(name.group(1), m.group(1)))
+    for m in _YEAR_OLD.finditer(full):
+        age = _AGE_BACK.search(full, max(0, m.start() - 3), m.start())
+        name = _NAME_AFTER.match(full[m.end():m.end() + 60]) if age else None
+        if age and name:
+            found.add(_person(name.group(1), age.group(1)))
+    return frozenset(p for p in found if p)
+
+
+def _person(name: str, age: str) -> str:
+    # Titles, days and months are not names ("President Joe Biden", "On Sunday"); middle
+    # names and initials vary between outlets, first and last name do not.
+    words = [w for w in re.split(r"[ -]", _SUFFIX.sub("", name))
+             if len(w) > 2 and w not in _NOT_PLACES and w not in _TITLES]
+    if len(words) < 2:
+        return ""
+    return f"{words[0].lower()} {words[-1].lower()}|{int(age)}"
 
 
 # Below this many texts fingerprinting stays in this process: starting a fork pool costs more

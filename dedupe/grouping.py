@@ -145,6 +145,7 @@ def _profiles(fps: list[Fingerprint], settings: GroupingSettings) -> list[Profil
             entities=entities,
             setting=fp.setting,
             repeated=fp.repeated & fp.terms.keys(),
+            people=fp.people,
         ))
     return out
 
@@ -405,6 +406,7 @@ class _Events:
             [ev.entity_vector(p.terms, p.entities) for p in profiles],
             [self.docs[h].real_day for h in heads],
             self.settings,
+            [p.people for p in profiles],
         )
 
     def _cluster(
@@ -438,6 +440,7 @@ class _Events:
                 [p.repeated for p in profiles],
                 [d.real_day for d in meta],
                 self.settings,
+                [p.people for p in profiles],
             )
             by_label: dict[int, list[int]] = {}
             for n, label in enumerate(result):

@@ -39,6 +39,7 @@ class Profile:
     entities: frozenset[str] = frozenset()
     setting: str | None = None
     repeated: frozenset[str] = frozenset()
+    people: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -125,6 +126,7 @@ def encode_state(d: Doc, signer: Signer) -> bytes:
             "entities": sorted(p.entities),
             "setting": p.setting,
             "repeated": sorted(p.repeated),
+            "people": sorted(p.people),
         }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -164,6 +166,8 @@ def decode_state(state: DocState, signer: Signer) -> Doc | None:
             entities=frozenset(body["entities"]),
             setting=body["setting"],
             repeated=frozenset(body["repeated"]),
+            # Written since people were read; an older payload's document names nobody.
+            people=frozenset(body.get("people", ())),
         )
     return Doc(
         doc_id=state.doc_id,
