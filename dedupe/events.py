@@ -125,6 +125,7 @@ class Items:
         days: Sequence[int | None],
         settings: GroupingSettings = DEFAULT,
         people: Sequence[Collection[str]] | None = None,
+        weekdays: Sequence[Collection[int]] | None = None,
     ) -> None:
         self.terms = term_matrix(terms)
         self.entities = term_matrix(entities)
@@ -136,12 +137,20 @@ class Items:
             [dict.fromkeys(p, 1.0) for p in people] if people is not None
             else [{} for _ in days]
         )
+        # The days a really dated report says things happened on: each weekday it names, as
+        # the latest such day up to its publication day (none for an undated report).
+        self.when = term_matrix([
+            {str(d - (d - 1 - w) % 7): 1.0 for w in named} if d is not None and d >= 0 else {}
+            for d, named in zip(days, weekdays if weekdays is not None else [()] * len(days),
+                                strict=True)
+        ])
+        self.has_when = np.diff(self.when.indptr) > 0
 
     def __len__(self) -> int:
         return int(self.terms.shape[0])
 
     def _adjust(self, cos: np.ndarray, ent: np.ndarray, da: np.ndarray, db: np.ndarray,
-                shared: np.ndarray) -> np.ndarray:
+                shared: np.ndarray, days_apart: np.ndarray) -> np.ndarray:
         s = self.settings
         dated = (da >= 0) & (db >= 0)
         far = np.abs(da - db) > s.near_days
@@ -150,8 +159,12 @@ class Items:
             # evidence of another event.
             far &= shared <= 0
         adjusted = s.dated_mix * cos + (1.0 - s.dated_mix) * ent - s.dated_offset
-        adjusted = np.where(far, adjusted - s.far_penalty, adjusted)
+        adjusted = np.where(far, adjusted - s.far_penalty, adjusted - s.weekday_clash * days_apart)
         return np.where(dated, adjusted, cos)
+
+    def _days_apart(self, a: np.ndarray, b: np.ndarray, agree: np.ndarray) -> np.ndarray:
+        """1.0 where both reports name weekdays and no day they name is the same, else 0."""
+        return (self.has_when[a] & self.has_when[b] & (agree <= 0)).astype(np.float64)
 
     def pair_similarity(self, pairs: np.ndarray) -> np.ndarray:
         """Similarity of each pair (a, b) of item indices; a function of the two items alone."""
@@ -162,11 +175,14 @@ class Items:
         t = self.terms[idx]
         e = self.entities[idx]
         p = self.people[idx]
+        w = self.when[idx]
         cos = (t @ t.T).toarray()
         ent = (e @ e.T).toarray()
         shared = (p @ p.T).toarray()
-        days = self.days[np.asarray(idx, dtype=np.int64)]
-        return self._adjust(cos, ent, days[:, None], days[None, :], shared)
+        rows = np.asarray(idx, dtype=np.int64)
+        apart = self._days_apart(rows[:, None], rows[None, :], (w @ w.T).toarray())
+        days = self.days[rows]
+        return self._adjust(cos, ent, days[:, None], days[None, :], shared, apart)
 
 
 def _similarity_range(job: tuple[Items, np.ndarray], start: int, stop: int) -> np.ndarray:
@@ -175,8 +191,20 @@ def _similarity_range(job: tuple[Items, np.ndarray], start: int, stop: int) -> n
     b = pairs[start:stop, 1]
     cos = np.asarray(items.terms[a].multiply(items.terms[b]).sum(axis=1)).ravel()
     ent = np.asarray(items.entities[a].multiply(items.entities[b]).sum(axis=1)).ravel()
-    shared = np.asarray(items.people[a].multiply(items.people[b]).sum(axis=1)).ravel()
-    return items._adjust(cos, ent, items.days[a], items.days[b], shared)
+    shared = _row_dots(items.people, a, b)
+    apart = items._days_apart(a, b, _row_dots(items.when, a, b))
+    return items._adjust(cos, ent, items.days[a], items.days[b], shared, apart)
+
+
+def _row_dots(matrix: csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """matrix[a] . matrix[b] row by row, computed only where both rows have entries (people
+    and weekdays are few: most pairs have none on one side)."""
+    out = np.zeros(len(a))
+    filled = np.diff(matrix.indptr) > 0
+    both = filled[a] & filled[b]
+    if both.any():
+        out[both] = np.asarray(matrix[a[both]].multiply(matrix[b[both]]).sum(axis=1)).ravel()
+    return out
 
 
 _CHUNK = 20000
@@ -406,8 +434,7 @@ def complete_link(
         for row in np.flatnonzero((best == a) | (best == b)):
             if row != b:
                 rescan(int(row))
-    if settings.avg_join < 1.0:
-        _average_pass(sim, labels, final, names, size, setting, settings.avg_join)
+    _average_pass(sim, labels, final, names, size, setting, settings)
     return [int(final[g]) for g in labels]
 
 
@@ -418,9 +445,12 @@ def _average_pass(
     names: _Names,
     size: np.ndarray,
     setting: Setting,
-    avg_join: float,
+    settings: GroupingSettings,
 ) -> None:
-    """Join complete-link groups whose average cross similarity is >= avg_join."""
+    """Join complete-link groups that agree on the whole, if not pair by pair: two groups
+    with real publication dates when their centroids' cosine is >= settings.dated_centroid,
+    others when their average cross similarity is >= settings.avg_join; the most agreeing
+    pair first (by its margin over its bar), and the same vetoes as complete link."""
     groups = sorted(set(int(g) for g in final[labels]))
     if len(groups) < 2:
         return
@@ -428,28 +458,38 @@ def _average_pass(
     member = np.array([index[int(final[g])] for g in labels])
     onehot = np.zeros((len(labels), len(groups)))
     onehot[np.arange(len(labels)), member] = 1.0
+    # total[a, b]: the sum of the similarities between group a's and group b's members, so
+    # total[a, a] is the squared length of a's centroid (the sum of its members' vectors).
     total = onehot.T @ sim @ onehot
     count = onehot.sum(axis=0)
+    dated = np.array([bool(setting.published[g]) for g in groups])
+    both_dated = dated[:, None] & dated[None, :]
+    alive = np.ones(len(groups), dtype=bool)
+    vetoed = np.zeros((len(groups), len(groups)), dtype=bool)
     while True:
-        avg = total / np.outer(count, count)
-        np.fill_diagonal(avg, -np.inf)
-        flat = int(np.argmax(avg))
-        a, b = divmod(flat, avg.shape[1])
-        if avg[a, b] < avg_join:
+        length = np.sqrt(np.clip(np.diag(total), 1e-9, None))
+        margin = np.where(
+            both_dated,
+            total / np.outer(length, length) - settings.dated_centroid,
+            total / np.outer(count, count) - settings.avg_join,
+        )
+        margin[~(alive[:, None] & alive[None, :]) | vetoed] = -np.inf
+        np.fill_diagonal(margin, -np.inf)
+        a, b = divmod(int(np.argmax(margin)), margin.shape[1])
+        if margin[a, b] < 0:
             return
         if a > b:
             a, b = b, a
         ga, gb = groups[a], groups[b]
         if names.apart(ga, gb, size) or setting.clash(ga, gb):
-            total[a, b] = total[b, a] = -np.inf
+            vetoed[a, b] = vetoed[b, a] = True
             continue
         setting.merge(ga, gb)
         names.merge(ga, gb)
         total[a, :] += total[b, :]
         total[:, a] += total[:, b]
-        total[b, :] = total[:, b] = 0.0
         count[a] += count[b]
-        count[b] = np.inf
+        alive[b] = False
         final[final == gb] = ga
         size[ga] += size[gb]
 

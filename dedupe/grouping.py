@@ -146,6 +146,7 @@ def _profiles(fps: list[Fingerprint], settings: GroupingSettings) -> list[Profil
             setting=fp.setting,
             repeated=fp.repeated & fp.terms.keys(),
             people=fp.people,
+            weekdays=fp.weekdays,
         ))
     return out
 
@@ -407,6 +408,7 @@ class _Events:
             [self.docs[h].real_day for h in heads],
             self.settings,
             [p.people for p in profiles],
+            [p.weekdays for p in profiles],
         )
 
     def _cluster(

@@ -40,6 +40,7 @@ class Profile:
     setting: str | None = None
     repeated: frozenset[str] = frozenset()
     people: frozenset[str] = frozenset()
+    weekdays: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -127,6 +128,7 @@ def encode_state(d: Doc, signer: Signer) -> bytes:
             "setting": p.setting,
             "repeated": sorted(p.repeated),
             "people": sorted(p.people),
+            "weekdays": sorted(p.weekdays),
         }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -166,8 +168,9 @@ def decode_state(state: DocState, signer: Signer) -> Doc | None:
             entities=frozenset(body["entities"]),
             setting=body["setting"],
             repeated=frozenset(body["repeated"]),
-            # Written since people were read; an older payload's document names nobody.
+            # Written since people and weekdays were read; an older payload has neither.
             people=frozenset(body.get("people", ())),
+            weekdays=frozenset(body.get("weekdays", ())),
         )
     return Doc(
         doc_id=state.doc_id,
