@@ -215,11 +215,12 @@ def group(
         assignments[nd.doc_id] = Assignment(
             nd.doc_id, nd.event_id, nd.copy_id, nd.rule, round(nd.similarity, 4), nd.matched
         )
-        states[nd.doc_id] = DocState(nd.doc_id, nd.event_id, nd.copy_id, encode_state(nd, signer))
+        states[nd.doc_id] = DocState(nd.doc_id, nd.event_id, nd.copy_id, encode_state(nd, signer),
+                                     _people(nd))
     for pd in prior_docs:
         if (pd.event_id, pd.copy_id, pd.piece) != (pd.prior_event, pd.prior_copy, pd.prior_piece):
             payload = pd.payload if pd.piece == pd.prior_piece else encode_state(pd, signer)
-            states[pd.doc_id] = DocState(pd.doc_id, pd.event_id, pd.copy_id, payload)
+            states[pd.doc_id] = DocState(pd.doc_id, pd.event_id, pd.copy_id, payload, _people(pd))
 
     return Grouping(
         assignments=tuple(assignments[i] for i in sorted(assignments)),
@@ -227,6 +228,10 @@ def group(
         aliases=tuple(sorted(aliases.items())),
         states=tuple(states[i] for i in sorted(states)),
     )
+
+
+def _people(d: Doc) -> tuple[str, ...]:
+    return tuple(sorted(d.profile.people)) if d.profile is not None else ()
 
 
 def _within(day_a: int | None, day_b: int | None, limit: int) -> bool:

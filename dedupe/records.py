@@ -62,6 +62,9 @@ class DocState:
     event_id: str | None
     copy_id: str | None
     payload: bytes
+    # The people the document names with an age (dedupe.people), also inside the payload: a
+    # column, so that a run can find the closed events its new reports may follow up.
+    people: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

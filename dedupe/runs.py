@@ -11,7 +11,7 @@ from typing import Any
 from dedupe.grouping import group
 from dedupe.records import Assignment, DocState, Document
 from dedupe.settings import DEFAULT, GroupingSettings
-from dedupe.window import as_utc, open_states, window_start
+from dedupe.window import as_utc, open_states, people_named, window_start
 
 
 def cut(docs: Sequence[Document], n_runs: int) -> Iterator[Sequence[Document]]:
@@ -45,7 +45,8 @@ def group_in_runs(
         known = [w for w in run_dates.values() if w is not None]
         if open_days is not None and known:
             # Offline there is no clock: the run's latest date stands for "now".
-            prior = open_states(prior, dates, window_start(run, open_days, max(known)))
+            since = window_start(run, open_days, max(known))
+            prior = open_states(prior, dates, since, people_named(run))
         dates.update(run_dates)
         grouping = group(run, prior, settings=settings, storage_config=storage_config)
         for s in grouping.states:

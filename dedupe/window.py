@@ -9,27 +9,44 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
+from dedupe.people import AGE_DAYS, people
 from dedupe.records import DocState, Document
 
 
 def open_states(
-    states: Iterable[DocState], dates: dict[str, datetime | None], since: datetime
+    states: Iterable[DocState],
+    dates: dict[str, datetime | None],
+    since: datetime,
+    people: frozenset[str] = frozenset(),
 ) -> list[DocState]:
     """The states of the groups still open at `since`, by the rule the flow's warehouse
     applies (warehouse.store.Warehouse.dedupe_states): every member of an event (else of a
-    copy group, else the document alone) with a member dated at or after `since`. An undated
-    document counts as open (the warehouse dates it by when it was first seen)."""
+    copy group, else the document alone) with a member dated at or after `since`, or with a
+    member that names one of `people` (the new documents' people_named) and is dated at most
+    AGE_DAYS before `since`: the event a follow-up may belong to, however long it was quiet.
+    An undated document counts as open (the warehouse dates it by when it was first seen)."""
     states = list(states)
+    person_since = since - timedelta(days=AGE_DAYS)
 
     def key(s: DocState) -> str:
         return s.event_id or s.copy_id or s.doc_id
 
-    def is_open(doc_id: str) -> bool:
-        when = dates.get(doc_id)
-        return when is None or when >= since
+    def is_open(s: DocState) -> bool:
+        when = dates.get(s.doc_id)
+        if when is None or when >= since:
+            return True
+        return when >= person_since and not people.isdisjoint(s.people)
 
-    open_keys = {key(s) for s in states if is_open(s.doc_id)}
+    open_keys = {key(s) for s in states if is_open(s)}
     return [s for s in states if key(s) in open_keys]
+
+
+def people_named(docs: Iterable[Document]) -> frozenset[str]:
+    """The people the documents name with an age, read as grouping reads them."""
+    found: set[str] = set()
+    for d in docs:
+        found |= people(f"{d.title}\n{d.text}" if d.title else d.text)
+    return frozenset(found)
 
 
 def window_start(docs: Sequence[Document], open_days: float, now: datetime) -> datetime:

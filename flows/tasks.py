@@ -36,7 +36,7 @@ from prefect.utilities.annotations import quote
 
 import dedupe
 from dedupe.records import Grouping
-from dedupe.window import window_start
+from dedupe.window import people_named, window_start
 from extract.clean import clean_page
 from extract.fetch import Fetcher
 from extract.policy import FetchPolicy
@@ -225,7 +225,8 @@ def group_new(
     docs = wh.ungrouped_documents()
     # Only the open events' state: the window is time, not history (dedupe/window.py).
     since = window_start(docs, settings.open_days, datetime.now(UTC))
-    prior = wh.dedupe_states(since) if docs else []
+    # And the closed events a new report may follow up: those naming a person it names.
+    prior = wh.dedupe_states(since, people_named(docs)) if docs else []
     known = frozenset(s.event_id for s in prior if s.event_id)
     storage = scaleout.redis_storage_config(settings, f"newsdedup:{run_id}")
     if storage is None:

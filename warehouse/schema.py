@@ -325,6 +325,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        7,
+        "grouping state: the people a document names with an age",
+        # dedupe_state.people, NULL for the states written before: their documents are read
+        # as naming nobody (the payload has no people either), until a run rewrites them.
+        _ddl(7),
+    ),
 )
 
 CURRENT_VERSION = MIGRATIONS[-1].version

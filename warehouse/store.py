@@ -25,10 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import duckdb
 
+from dedupe.people import AGE_DAYS
 from dedupe.records import DocState, Document, Grouping
 from extract.records import Article, DateSource, FetchedPage, Reason, Validators
 from extract.urls import site_of
@@ -271,32 +272,48 @@ class Warehouse:
             for url, etag, last_modified, retry_after, article_id in rows
         }
 
-    def dedupe_states(self, since: datetime | None = None) -> list[DocState]:
+    def dedupe_states(
+        self, since: datetime | None = None, people: frozenset[str] = frozenset()
+    ) -> list[DocState]:
         """The grouping state of the open groups: every document of an event (or, for a
         document without one, of its copy group) with a member whose event time (published_at,
-        else first seen) is at or after `since`. `since=None` reads every state (small tools).
+        else first seen) is at or after `since`, or that names one of `people` (the new
+        documents', dedupe.window.people_named) and is at most AGE_DAYS older than `since`.
+        `since=None` reads every state (small tools). dedupe.window.open_states is the rule.
 
         Two reads: the open groups' keys from the members since `since` (a filter on the
-        event_at column, which the lake answers from its files' min/max statistics), then the
-        payloads of those groups only."""
+        event_at column, which the lake answers from its files' min/max statistics) and from
+        those naming the people, then the payloads of those groups only."""
         if since is None:
             rows = self.con.execute(
-                "SELECT doc_id, event_id, copy_id, payload FROM dedupe_state ORDER BY doc_id"
+                "SELECT doc_id, event_id, copy_id, payload, people FROM dedupe_state"
+                " ORDER BY doc_id"
             ).fetchall()
-            return [DocState(d, e, c, bytes(p)) for d, e, c, p in rows]
-        rows = self.con.execute(
+            return [DocState(d, e, c, bytes(p), tuple(n or ())) for d, e, c, p, n in rows]
+        # Most runs name nobody with an age: they read as before, on event_at alone.
+        followed = (
             """
+                UNION
+                SELECT coalesce(event_id, copy_id, doc_id) FROM dedupe_state
+                WHERE event_at >= ? AND list_has_any(people, ?::VARCHAR[])"""
+            if people else ""
+        )
+        params: list[Any] = [_naive_utc(since)]
+        if people:
+            params += [_naive_utc(since - timedelta(days=AGE_DAYS)), sorted(people)]
+        rows = self.con.execute(
+            f"""
             WITH open_groups AS (
                 SELECT DISTINCT coalesce(event_id, copy_id, doc_id) AS g
-                FROM dedupe_state WHERE event_at >= ?
+                FROM dedupe_state WHERE event_at >= ?{followed}
             )
-            SELECT doc_id, event_id, copy_id, payload FROM dedupe_state
+            SELECT doc_id, event_id, copy_id, payload, people FROM dedupe_state
             WHERE coalesce(event_id, copy_id, doc_id) IN (SELECT g FROM open_groups)
             ORDER BY doc_id
             """,
-            [_naive_utc(since)],
+            params,
         ).fetchall()
-        return [DocState(d, e, c, bytes(p)) for d, e, c, p in rows]
+        return [DocState(d, e, c, bytes(p), tuple(n or ())) for d, e, c, p, n in rows]
 
     def ungrouped_documents(self) -> list[Document]:
         """Articles that extracted well but have no grouping state yet: this run's new ones, and
@@ -490,7 +507,7 @@ class Warehouse:
         state_batch = tables.DEDUPE_STATE.batch({
             "doc_id": [s.doc_id for s in states], "event_id": [s.event_id for s in states],
             "copy_id": [s.copy_id for s in states], "payload": [s.payload for s in states],
-            "updated_at": [now_n] * len(states),
+            "updated_at": [now_n] * len(states), "people": [list(s.people) for s in states],
         }, without=frozenset({"event_at"}))
         kept = list(events.values())
         event_batch = tables.EVENTS.batch({
@@ -545,7 +562,7 @@ class Warehouse:
                         FROM dstate_batch s LEFT JOIN articles a ON a.article_id = s.doc_id
                     ) AS b ON dedupe_state.doc_id = b.doc_id
                     WHEN MATCHED THEN UPDATE SET event_id = b.event_id, copy_id = b.copy_id,
-                        payload = b.payload, updated_at = b.updated_at,
+                        payload = b.payload, updated_at = b.updated_at, people = b.people,
                         event_at = coalesce(b.event_at, dedupe_state.event_at)
                     WHEN NOT MATCHED THEN INSERT BY NAME
                     """

@@ -265,6 +265,10 @@ DEDUPE_STATE = Table("dedupe_state", (
     # A document's event time (schema.EVENT_AT: a stated publication time, else first seen),
     # so that a run reads the open groups' state with a filter on it (dedupe_states).
     _c("event_at", "TIMESTAMP", since=4),
+    # The people the document names with an age ("first last|age", dedupe.people): a run reads
+    # the state of a closed event whose member names a person its new reports name
+    # (dedupe_states), so that a follow-up weeks later finds its event. NULL before version 7.
+    _c("people", "VARCHAR[]", since=7, arrow=pa.list_(pa.string())),
 ), key=("doc_id",))
 
 # The run ledger's per-stage half: a row is written in the same transaction as the stage's

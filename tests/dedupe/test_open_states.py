@@ -18,6 +18,23 @@ def test_open_groups_are_kept_whole_and_closed_ones_dropped() -> None:
     assert [s.doc_id for s in kept] == ["a1", "a2", "u"]
 
 
+def test_a_closed_event_naming_a_new_document_s_person_stays_open() -> None:
+    from dedupe.window import people_named
+
+    states = [DocState("shot", "shooting", "c1", b"", ("brandon stallings|18",)),
+              DocState("vigil", "shooting", "c2", b""),
+              DocState("older", "last year", "c3", b"", ("brandon stallings|18",))]
+    dates = {"shot": T0, "vigil": T0, "older": T0 - timedelta(days=400)}
+    arrest = "Police arrested a man in the shooting of Brandon Lee Stallings, 18, in July."
+    from dedupe.records import Document
+
+    named = people_named([Document("arrest", arrest, title="Arrest made")])
+    assert named == {"brandon stallings|18"}
+    since = T0 + timedelta(days=30)
+    assert open_states(states, dates, since) == []
+    assert [s.doc_id for s in open_states(states, dates, since, named)] == ["shot", "vigil"]
+
+
 def test_an_event_of_guessed_dates_stays_open_for_later_runs() -> None:
     # Undated pages whose texts mention other years get guessed dates years apart; as in the
     # warehouse (a guessed date is no event time), their story stays open run after run.

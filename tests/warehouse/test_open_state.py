@@ -20,8 +20,11 @@ def _article(aid: str, day: int | None) -> Article:
                    published_at=None if day is None else T0 + timedelta(days=day))
 
 
-def _load(wh: Warehouse, run_id: str, members: dict[str, tuple[str, int | None]]) -> None:
-    """Load articles {doc_id: (event_id, day)} and their grouping state in one run."""
+def _load(wh: Warehouse, run_id: str, members: dict[str, tuple[str, int | None]],
+          people: dict[str, tuple[str, ...]] | None = None) -> None:
+    """Load articles {doc_id: (event_id, day)} and their grouping state in one run; `people`:
+    the people some of them name with an age."""
+    people = people or {}
     arts = [_article(aid, day) for aid, (_, day) in members.items()]
     pages = [FetchedPage(url=a.url, final_url=a.url, source="s", status=Reason.OK,
                          fetched_at=T0 + timedelta(days=60), http_status=200) for a in arts]
@@ -35,7 +38,8 @@ def _load(wh: Warehouse, run_id: str, members: dict[str, tuple[str, int | None]]
         events=tuple(Event(e, e, ids[0], "earliest", tuple(ids), 1)
                      for e, ids in by_event.items()),
         aliases=(),
-        states=tuple(DocState(a, e, f"c{a}", f"p{a}".encode()) for a, (e, _) in members.items()),
+        states=tuple(DocState(a, e, f"c{a}", f"p{a}".encode(), people.get(a, ()))
+                     for a, (e, _) in members.items()),
     ), T0 + timedelta(days=60))
 
 
@@ -62,3 +66,19 @@ def test_an_undated_article_is_open_from_when_it_was_first_seen(tmp_path: Path) 
         _load(wh, "r1", {"u": ("undated", None)})  # first seen on day 60
         assert [s.doc_id for s in wh.dedupe_states(T0 + timedelta(days=59))] == ["u"]
         assert wh.dedupe_states(T0 + timedelta(days=61)) == []
+
+
+def test_a_closed_event_naming_a_new_report_s_person_is_read_wholly(tmp_path: Path) -> None:
+    # A follow-up weeks later names the victim with the age: the quiet event it follows up is
+    # read; one naming another person, or the same one more than a year before, is not.
+    with Warehouse.open(tmp_path / "w.lake") as wh:
+        _load(wh, "r1", {
+            "shot": ("shooting", 0), "vigil": ("shooting", 2),
+            "other": ("elsewhere", 1), "older": ("last year", -400),
+        }, people={"shot": ("brandon stallings|18",), "other": ("andre jones|24",),
+                   "older": ("brandon stallings|18",)})
+        since = T0 + timedelta(days=30)
+        assert wh.dedupe_states(since) == []
+        states = wh.dedupe_states(since, frozenset({"brandon stallings|18", "carl smith|19"}))
+        assert sorted(s.doc_id for s in states) == ["shot", "vigil"]
+        assert {s.doc_id: s.people for s in states}["shot"] == ("brandon stallings|18",)
