@@ -28,7 +28,7 @@ from dedupe.copies import UnionFind, candidates
 from dedupe.fingerprint import Fingerprint, idf, normal_term
 from dedupe.minhash import Signer, WordHashes
 from dedupe.parallel import map_chunks
-from dedupe.people import AGE_DAYS
+from dedupe.people import PERSON_DAYS
 from dedupe.settings import DEFAULT, GroupingSettings
 
 # The thresholds and vetoes are in settings.GroupingSettings, with their calibration.
@@ -159,7 +159,7 @@ class Items:
         if s.person_link:
             # The same person with the same age in both: the gap is a follow-up's, not
             # evidence of another event.
-            far &= (shared <= 0) | (gap > AGE_DAYS)
+            far &= (shared <= 0) | (gap > PERSON_DAYS)
         adjusted = s.dated_mix * cos + (1.0 - s.dated_mix) * ent - s.dated_offset
         adjusted = np.where(far, adjusted - s.far_penalty, adjusted - s.weekday_clash * days_apart)
         return np.where(dated, adjusted, cos)
@@ -296,7 +296,7 @@ class Setting:
             return True
         if self.published[a] and self.published[b]:
             gap = abs(_median(self.published[a]) - _median(self.published[b]))
-            if gap > s.published_window and not (gap <= AGE_DAYS and self._same_person(a, b)):
+            if gap > s.published_window and not (gap <= PERSON_DAYS and self._same_person(a, b)):
                 return True
         pa, pb = self._place(a), self._place(b)
         # Each side's place is one the other side never mentions ("in Liverpool" vs "in

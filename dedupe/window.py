@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from dedupe.people import AGE_DAYS, people
+from dedupe.people import PERSON_DAYS, people
 from dedupe.records import DocState, Document
 
 
@@ -23,10 +23,10 @@ def open_states(
     applies (warehouse.store.Warehouse.dedupe_states): every member of an event (else of a
     copy group, else the document alone) with a member dated at or after `since`, or with a
     member that names one of `people` (the new documents' people_named) and is dated at most
-    AGE_DAYS before `since`: the event a follow-up may belong to, however long it was quiet.
+    PERSON_DAYS before `since`: the event a follow-up may belong to, however long it was quiet.
     An undated document counts as open (the warehouse dates it by when it was first seen)."""
     states = list(states)
-    person_since = since - timedelta(days=AGE_DAYS)
+    person_since = since - timedelta(days=PERSON_DAYS)
 
     def key(s: DocState) -> str:
         return s.event_id or s.copy_id or s.doc_id

@@ -29,7 +29,7 @@ from typing import IO, Any
 
 import duckdb
 
-from dedupe.people import AGE_DAYS
+from dedupe.people import PERSON_DAYS
 from dedupe.records import DocState, Document, Grouping
 from extract.records import Article, DateSource, FetchedPage, Reason, Validators
 from extract.urls import site_of
@@ -278,7 +278,7 @@ class Warehouse:
         """The grouping state of the open groups: every document of an event (or, for a
         document without one, of its copy group) with a member whose event time (published_at,
         else first seen) is at or after `since`, or that names one of `people` (the new
-        documents', dedupe.window.people_named) and is at most AGE_DAYS older than `since`.
+        documents', dedupe.window.people_named) and is at most PERSON_DAYS older than `since`.
         `since=None` reads every state (small tools). dedupe.window.open_states is the rule.
 
         Two reads: the open groups' keys from the members since `since` (a filter on the
@@ -300,7 +300,7 @@ class Warehouse:
         )
         params: list[Any] = [_naive_utc(since)]
         if people:
-            params += [_naive_utc(since - timedelta(days=AGE_DAYS)), sorted(people)]
+            params += [_naive_utc(since - timedelta(days=PERSON_DAYS)), sorted(people)]
         rows = self.con.execute(
             f"""
             WITH open_groups AS (

@@ -23,8 +23,8 @@ def test_a_closed_event_naming_a_new_document_s_person_stays_open() -> None:
 
     states = [DocState("shot", "shooting", "c1", b"", ("brandon stallings|18",)),
               DocState("vigil", "shooting", "c2", b""),
-              DocState("older", "last year", "c3", b"", ("brandon stallings|18",))]
-    dates = {"shot": T0, "vigil": T0, "older": T0 - timedelta(days=400)}
+              DocState("older", "years ago", "c3", b"", ("brandon stallings|18",))]
+    dates = {"shot": T0, "vigil": T0, "older": T0 - timedelta(days=1200)}
     arrest = "Police arrested a man in the shooting of Brandon Lee Stallings, 18, in July."
     from dedupe.records import Document
 

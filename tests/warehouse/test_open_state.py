@@ -70,11 +70,11 @@ def test_an_undated_article_is_open_from_when_it_was_first_seen(tmp_path: Path) 
 
 def test_a_closed_event_naming_a_new_report_s_person_is_read_wholly(tmp_path: Path) -> None:
     # A follow-up weeks later names the victim with the age: the quiet event it follows up is
-    # read; one naming another person, or the same one more than a year before, is not.
+    # read; one naming another person, or the same one more than PERSON_DAYS before, is not.
     with Warehouse.open(tmp_path / "w.lake") as wh:
         _load(wh, "r1", {
             "shot": ("shooting", 0), "vigil": ("shooting", 2),
-            "other": ("elsewhere", 1), "older": ("last year", -400),
+            "other": ("elsewhere", 1), "older": ("years ago", -1200),
         }, people={"shot": ("brandon stallings|18",), "other": ("andre jones|24",),
                    "older": ("brandon stallings|18",)})
         since = T0 + timedelta(days=30)
