@@ -176,13 +176,11 @@ class Items:
         """The similarity matrix of the items `idx` (diagonal included, as computed)."""
         t = self.terms[idx]
         e = self.entities[idx]
-        p = self.people[idx]
-        w = self.when[idx]
         cos = (t @ t.T).toarray()
         ent = (e @ e.T).toarray()
-        shared = (p @ p.T).toarray()
         rows = np.asarray(idx, dtype=np.int64)
-        apart = self._days_apart(rows[:, None], rows[None, :], (w @ w.T).toarray())
+        shared = _dense_dots(self.people, rows)
+        apart = self._days_apart(rows[:, None], rows[None, :], _dense_dots(self.when, rows))
         days = self.days[rows]
         return self._adjust(cos, ent, days[:, None], days[None, :], shared, apart)
 
@@ -196,6 +194,14 @@ def _similarity_range(job: tuple[Items, np.ndarray], start: int, stop: int) -> n
     shared = _row_dots(items.people, a, b)
     apart = items._days_apart(a, b, _row_dots(items.when, a, b))
     return items._adjust(cos, ent, items.days[a], items.days[b], shared, apart)
+
+
+def _dense_dots(matrix: csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """The dot products of matrix's `rows` with each other; most pieces name no person."""
+    sub = matrix[rows]
+    if not sub.nnz:
+        return np.zeros((len(rows), len(rows)))
+    return (sub @ sub.T).toarray()
 
 
 def _row_dots(matrix: csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -465,13 +471,12 @@ def _average_pass(
     total = onehot.T @ sim @ onehot
     count = onehot.sum(axis=0)
     dated = np.array([bool(setting.published[g]) for g in groups])
-    both_dated = dated[:, None] & dated[None, :]
     alive = np.ones(len(groups), dtype=bool)
     vetoed = np.zeros((len(groups), len(groups)), dtype=bool)
     while True:
         length = np.sqrt(np.clip(np.diag(total), 1e-9, None))
         margin = np.where(
-            both_dated,
+            dated[:, None] & dated[None, :],
             total / np.outer(length, length) - settings.dated_centroid,
             total / np.outer(count, count) - settings.avg_join,
         )
@@ -491,6 +496,7 @@ def _average_pass(
         total[a, :] += total[b, :]
         total[:, a] += total[:, b]
         count[a] += count[b]
+        dated[a] |= dated[b]
         alive[b] = False
         final[final == gb] = ga
         size[ga] += size[gb]
