@@ -189,8 +189,14 @@ def read_record(path: str, offset: int, max_bytes: int) -> bytes:
         stream.seek(offset)
         try:
             record = next(iter(ArchiveIterator(stream)))
+            # What read_warc lists is an HTTP response; bytes that are not the start of one
+            # can still parse, leniently, as an old-style ARC record with no HTTP headers
+            # (how they parse depends on the gzip header's timestamp at that offset).
+            if record.rec_type != "response" or record.http_headers is None:
+                raise ValueError(f"a {record.format} {record.rec_type} record, not a response")
             body = record.content_stream().read(max_bytes + 1)
-        except (StopIteration, ArchiveLoadFailed, zlib.error, OSError, AttributeError) as exc:
+        except (StopIteration, ArchiveLoadFailed, zlib.error, OSError, AttributeError,
+                ValueError) as exc:
             raise ValueError(f"no readable WARC record at {path}#{offset}: {exc}") from None
     if len(body) > max_bytes:
         raise BodyTooLarge
