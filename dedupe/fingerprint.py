@@ -227,8 +227,8 @@ def fingerprint(text: str, title: str = "") -> Fingerprint:
 
 # A dated report says which day something happened by its weekday ("shot late Saturday",
 # "died Monday"): with the publication day, each names one day of the week before it.
-# No leading \b: it made the search four times slower, and a capitalised weekday glued to the
-# end of another word is rare.
+# No leading \b: the engine would try it at every character, not only at the capitals, and a
+# capitalised weekday glued to the end of another word is rare.
 _WEEKDAY = re.compile(r"(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day\b")
 _WEEKDAYS = {d: i for i, d in enumerate(["Mon", "Tues", "Wednes", "Thurs", "Fri", "Satur", "Sun"])}
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from dedupe.people import PERSON_DAYS, people
+from dedupe.people import PERSON_DAYS
+from dedupe.people import people as people_in
 from dedupe.records import DocState, Document
 
 
@@ -45,7 +46,7 @@ def people_named(docs: Iterable[Document]) -> frozenset[str]:
     """The people the documents name with an age, read as grouping reads them."""
     found: set[str] = set()
     for d in docs:
-        found |= people(f"{d.title}\n{d.text}" if d.title else d.text)
+        found |= people_in(f"{d.title}\n{d.text}" if d.title else d.text)
     return frozenset(found)
 
 
