@@ -23,6 +23,7 @@ from wordfreq import get_frequency_dict
 
 from dedupe.parallel import map_chunks
 from dedupe.people import NOT_NAMES, people
+from dedupe.text import titled
 
 _T = TypeVar("_T")
 
@@ -181,7 +182,7 @@ def _add_date(found: Counter[str], year: str, month: int, day: str) -> None:
 
 
 def fingerprint(text: str, title: str = "") -> Fingerprint:
-    full = f"{title}\n{text}" if title else text
+    full = titled(text, title)
     # Count raw tokens in C (Counter over findall), then map each distinct token once.
     tf: Counter[tuple[str, float]] = Counter()
     counts = Counter(_TOKEN.findall(full))

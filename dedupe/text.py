@@ -16,6 +16,12 @@ SHINGLE_SIZE = 5  # words per shingle, as in the plain datasketch baseline (word
 MIN_WORDS = 5
 
 
+def titled(text: str, title: str = "") -> str:
+    """What an event fingerprint reads of an article: its title, if any, then its text. The
+    flow reads people from new documents the same way (dedupe.window.people_named)."""
+    return f"{title}\n{text}" if title else text
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from dedupe.people import PERSON_DAYS
 from dedupe.people import people as people_in
 from dedupe.records import DocState, Document
+from dedupe.text import titled
 
 
 def open_states(
@@ -46,7 +47,7 @@ def people_named(docs: Iterable[Document]) -> frozenset[str]:
     """The people the documents name with an age, read as grouping reads them."""
     found: set[str] = set()
     for d in docs:
-        found |= people_in(f"{d.title}\n{d.text}" if d.title else d.text)
+        found |= people_in(titled(d.text, d.title))
     return frozenset(found)
 
 
