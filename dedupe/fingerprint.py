@@ -157,24 +157,36 @@ def headline_terms(headline: str) -> frozenset[str]:
 _YEAR = re.compile(r"(?:19|20)(?<!\w..)\d\d\b")
 
 
+# A full date from more than this many years before the latest year a text names is
+# background, not the text's event: an obituary's birth and career dates, the break-in a
+# Watergate figure's death recalls. One year of slack keeps "Dec. 30, 2014" in a January 2015
+# report. ECB+ dev: B-cubed F1 0.927 with every date -> 0.934 (halves 0.936/0.917 ->
+# 0.938/0.929); the same at 0, 1 and 2 years.
+BACKGROUND_YEARS = 1
+
+
 def _dates(text: str) -> Counter[str]:
+    """The full dates a text mentions, with counts, leaving out background dates."""
     found: Counter[str] = Counter()
     # The date patterns are slow on whole articles; every full date holds a year, so only
     # the few windows around years are searched.
-    spans = [(max(0, m.start() - 20), m.end() + 16) for m in _YEAR.finditer(text)]
-    if not spans:
+    years = list(_YEAR.finditer(text))
+    if not years:
         return found
-    text = " | ".join(text[a:b] for a, b in spans)
+    text = " | ".join(text[max(0, m.start() - 20):m.end() + 16] for m in years)
+    oldest = max(int(m.group()) for m in years) - BACKGROUND_YEARS
     for m in _DATE_MDY.finditer(text):
-        _add_date(found, m.group(3), _MONTHS[m.group(1)[:3].lower()], m.group(2))
+        _add_date(found, m.group(3), _MONTHS[m.group(1)[:3].lower()], m.group(2), oldest)
     for m in _DATE_DMY.finditer(text):
-        _add_date(found, m.group(3), _MONTHS[m.group(2)[:3].lower()], m.group(1))
+        _add_date(found, m.group(3), _MONTHS[m.group(2)[:3].lower()], m.group(1), oldest)
     for m in _DATE_ISO.finditer(text):
-        _add_date(found, m.group(1), int(m.group(2)), m.group(3))
+        _add_date(found, m.group(1), int(m.group(2)), m.group(3), oldest)
     return found
 
 
-def _add_date(found: Counter[str], year: str, month: int, day: str) -> None:
+def _add_date(found: Counter[str], year: str, month: int, day: str, oldest: int) -> None:
+    if int(year) < oldest:
+        return
     try:
         found[date(int(year), month, int(day)).isoformat()] += 1
     except ValueError:

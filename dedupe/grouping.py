@@ -530,11 +530,16 @@ class _Events:
 
 
 def _principal_day(d: Doc, p: Profile) -> int | None:
-    """The day a document is about: its most mentioned full date, else its real publication
-    day (a guessed one is no evidence of when the event was)."""
+    """The day a document is about: its real publication day, else its most mentioned full
+    date (a guessed publication day is no evidence of when the event was). A dated report's
+    own dates are often history ("born March 3, 1990"), and its publication day is a fact:
+    GVA dev B-cubed F1 0.9138 -> 0.9165 (halves 0.916/0.925 -> 0.919/0.927) with the
+    publication day first; ECB+ has no publication dates."""
+    if d.real_day is not None:
+        return d.real_day
     if p.dates:
         return date.fromisoformat(p.dates[0]).toordinal()
-    return d.real_day
+    return None
 
 
 def _event(event_id: str, members: list[Doc]) -> Event:
