@@ -25,7 +25,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from dedupe.copies import UnionFind, candidates
-from dedupe.fingerprint import Fingerprint, idf, normal_term
+from dedupe.fingerprint import Fingerprint, term_idf
 from dedupe.minhash import Signer, WordHashes
 from dedupe.parallel import map_chunks
 from dedupe.people import PERSON_DAYS
@@ -71,9 +71,9 @@ def entity_words(fp: Fingerprint, *min_idfs: float) -> tuple[frozenset[str], ...
     rarity = {}
     for e in fp.entities:
         for w in e.split():
-            term = normal_term(w)
-            if term in fp.terms and term not in rarity:
-                rarity[term] = idf(term)
+            hit = term_idf(w)
+            if hit is not None and hit[0] in fp.terms and hit[0] not in rarity:
+                rarity[hit[0]] = hit[1]
     return tuple(frozenset(w for w, r in rarity.items() if r >= m) for m in min_idfs)
 
 
@@ -175,10 +175,14 @@ class Items:
     def dense_similarity(self, idx: Sequence[int]) -> np.ndarray:
         """The similarity matrix of the items `idx` (diagonal included, as computed)."""
         t = self.terms[idx]
-        e = self.entities[idx]
         cos = (t @ t.T).toarray()
-        ent = (e @ e.T).toarray()
         rows = np.asarray(idx, dtype=np.int64)
+        if np.count_nonzero(self.days[rows] >= 0) < 2:
+            # No two dated items: every pair keeps plain cosine (the diagonal of one dated
+            # item is never read, since only two dated groups compare centroids).
+            return cos
+        e = self.entities[idx]
+        ent = (e @ e.T).toarray()
         shared = _dense_dots(self.people, rows)
         apart = self._days_apart(rows[:, None], rows[None, :], _dense_dots(self.when, rows))
         days = self.days[rows]
@@ -190,10 +194,17 @@ def _similarity_range(job: tuple[Items, np.ndarray], start: int, stop: int) -> n
     a = pairs[start:stop, 0]
     b = pairs[start:stop, 1]
     cos = np.asarray(items.terms[a].multiply(items.terms[b]).sum(axis=1)).ravel()
+    # Only a pair of two really dated items reads entities, people and weekdays; an undated
+    # stream (or an undated pair in a dated one) skips those dot products.
+    dated = np.flatnonzero((items.days[a] >= 0) & (items.days[b] >= 0))
+    if not len(dated):
+        return cos
+    a, b = a[dated], b[dated]
     ent = np.asarray(items.entities[a].multiply(items.entities[b]).sum(axis=1)).ravel()
     shared = _row_dots(items.people, a, b)
     apart = items._days_apart(a, b, _row_dots(items.when, a, b))
-    return items._adjust(cos, ent, items.days[a], items.days[b], shared, apart)
+    cos[dated] = items._adjust(cos[dated], ent, items.days[a], items.days[b], shared, apart)
+    return cos
 
 
 def _dense_dots(matrix: csr_matrix, rows: np.ndarray) -> np.ndarray:

@@ -139,7 +139,8 @@ def normal_term(token: str) -> str:
     return _POSSESSIVE.sub("", token.lower()).replace("’", "'")
 
 
-def _term(token: str) -> tuple[str, float] | None:
+def term_idf(token: str) -> tuple[str, float] | None:
+    """A word token's term and IDF, None for a common word (looked up once per token)."""
     return _TERMS[token]
 
 
@@ -150,7 +151,7 @@ _HEADLINE_IDF = 3.0
 
 def headline_terms(headline: str) -> frozenset[str]:
     """The rare words of a headline, as terms."""
-    hits = (_term(t) for t in _TOKEN.findall(headline) if t[0].isalpha())
+    hits = (term_idf(t) for t in _TOKEN.findall(headline) if t[0].isalpha())
     return frozenset(h[0] for h in hits if h is not None and h[1] >= _HEADLINE_IDF)
 
 
@@ -173,20 +174,22 @@ def _dates(text: str) -> Counter[str]:
     years = list(_YEAR.finditer(text))
     if not years:
         return found
-    text = " | ".join(text[max(0, m.start() - 20):m.end() + 16] for m in years)
-    oldest = max(int(m.group()) for m in years) - BACKGROUND_YEARS
+    text = " | ".join([text[max(0, m.start() - 20):m.end() + 16] for m in years])
     for m in _DATE_MDY.finditer(text):
-        _add_date(found, m.group(3), _MONTHS[m.group(1)[:3].lower()], m.group(2), oldest)
+        _add_date(found, m.group(3), _MONTHS[m.group(1)[:3].lower()], m.group(2))
     for m in _DATE_DMY.finditer(text):
-        _add_date(found, m.group(3), _MONTHS[m.group(2)[:3].lower()], m.group(1), oldest)
+        _add_date(found, m.group(3), _MONTHS[m.group(2)[:3].lower()], m.group(1))
     for m in _DATE_ISO.finditer(text):
-        _add_date(found, m.group(1), int(m.group(2)), m.group(3), oldest)
+        _add_date(found, m.group(1), int(m.group(2)), m.group(3))
+    if found:
+        # Four-digit years compare as strings; most texts name no full date and skip this.
+        oldest = str(max(int(m.group()) for m in years) - BACKGROUND_YEARS)
+        for day in [d for d in found if d[:4] < oldest]:
+            del found[day]
     return found
 
 
-def _add_date(found: Counter[str], year: str, month: int, day: str, oldest: int) -> None:
-    if int(year) < oldest:
-        return
+def _add_date(found: Counter[str], year: str, month: int, day: str) -> None:
     try:
         found[date(int(year), month, int(day)).isoformat()] += 1
     except ValueError:
@@ -204,7 +207,7 @@ def fingerprint(text: str, title: str = "") -> Fingerprint:
     if HEADLINE_BOOST:
         head = next((line for line in full.splitlines() if line.strip()), "")
         for token in set(_TOKEN.findall(head)):
-            hit = _term(token)
+            hit = term_idf(token)
             if hit is not None:
                 tf[hit] += HEADLINE_BOOST
     entities = Counter(_ENTITY.findall(full))
